@@ -1,0 +1,57 @@
+# Two commands: `make run` and `make test`. Everything else is set up on the way.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PG_URL ?= postgres://postgres@127.0.0.1:5432/hyperstudy
+REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: setup run test test-postgres test-sqlite lint check bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+# The dashboard and a Celery worker (with beat) on the embedded default, or on
+# PostgreSQL and Redis when DATABASE_URL and REDIS_URL are set.
+run: setup
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	@echo "Dashboard: http://$(HOST):$(PORT)/  (Ctrl-C stops the server and the worker)"
+	@$(VENV)/bin/celery -A hyperstudy_dash worker --beat --loglevel WARNING --concurrency 2 & \
+	  worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	  $(VENV)/bin/gunicorn hyperstudy_dash.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 \
+	    --access-logfile -
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+check: setup
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+
+# The whole suite on PostgreSQL + Redis (with a real worker and Chromium), then
+# everything that does not need those servers again on SQLite.
+test: setup lint check test-postgres test-sqlite
+
+test-postgres: setup
+	DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} REDIS_URL=$${REDIS_URL:-$(REDIS_TEST_URL)} \
+	  $(PY) -m pytest $(PYTEST_ARGS)
+
+test-sqlite: setup
+	DATABASE_URL=sqlite:///$(CURDIR)/var/test.sqlite3 REDIS_URL= \
+	  $(PY) -m pytest -m "not postgres and not worker and not browser and not smoke" $(PYTEST_ARGS)
+
+bench: setup
+	DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} $(PY) benchmarks/ingest.py
+
+clean:
+	rm -rf $(VENV) var test-artifacts .pytest_cache

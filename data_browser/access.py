@@ -1,0 +1,207 @@
+"""Who may see and do what: the one place that scopes data to a user (or an API key).
+
+Every view, task and API endpoint starts its queries here; none filters by
+user by hand. Objects outside a user's scope are reported as missing (404).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db.models import Q, QuerySet, TextChoices
+from django.http import Http404
+
+from . import datatypes as T
+from .models import (
+    ApiKey,
+    Experiment,
+    ExportRight,
+    Membership,
+    Participant,
+    Profile,
+    Room,
+    RoomParticipant,
+)
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+    User = AbstractBaseUser | AnonymousUser
+
+VIEW = "view"
+MANAGE = "manage"
+LIST = "list"
+
+
+class Anonymization(TextChoices):
+    KEEP = "keep", "Keep identifiers"
+    REMOVE = "remove", "Remove identifiers"
+    AGGREGATE = "aggregate", "Aggregate only"
+
+
+REQUIRED_RIGHT = {
+    Anonymization.KEEP: ExportRight.FULL,
+    Anonymization.REMOVE: ExportRight.DEIDENTIFIED,
+    Anonymization.AGGREGATE: ExportRight.AGGREGATE,
+}
+
+
+def _active(user: User | None) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_active)
+
+
+def profile(user: User) -> Profile | None:
+    if not _active(user):
+        return None
+    try:
+        return user.profile
+    except Profile.DoesNotExist:
+        return None
+
+
+def participant_of(user: User) -> Participant | None:
+    p = profile(user)
+    return p.participant if p is not None and p.participant_id else None
+
+
+def is_lab_admin(user: User) -> bool:
+    p = profile(user)
+    return bool(p and p.is_lab_admin and p.lab_id)
+
+
+def _member_experiment_ids(user: User, key: ApiKey | None = None) -> QuerySet:
+    ids = Membership.objects.filter(user=user).values("experiment_id")
+    if key is not None and key.pk is not None and key.experiments.exists():
+        ids = ids.filter(experiment__in=key.experiments.all())
+    return ids
+
+
+def experiments(user: User, *, key: ApiKey | None = None, action: str = VIEW) -> QuerySet:
+    """Experiments the user may browse (VIEW), manage access of (MANAGE), or see listed (LIST)."""
+    qs = Experiment.objects.all()
+    if not _active(user):
+        return qs.none()
+    if action == MANAGE:
+        p = profile(user)
+        q = Q(memberships__user=user, memberships__role=Membership.Role.OWNER)
+        if p is not None and p.is_lab_admin and p.lab_id:
+            q |= Q(lab_id=p.lab_id)
+        return qs.filter(q).distinct()
+    if action == LIST and is_lab_admin(user):
+        return qs.filter(Q(lab_id=profile(user).lab_id) | Q(pk__in=_member_experiment_ids(user)))
+    q = Q(pk__in=_member_experiment_ids(user, key))
+    participant = participant_of(user)
+    if participant is not None and key is None:
+        q |= Q(rooms__room_participants__participant=participant)
+    return qs.filter(q).distinct()
+
+
+def rooms(user: User, *, key: ApiKey | None = None) -> QuerySet:
+    qs = Room.objects.all()
+    if not _active(user):
+        return qs.none()
+    q = Q(experiment_id__in=_member_experiment_ids(user, key))
+    participant = participant_of(user)
+    if participant is not None and key is None:
+        q |= Q(pk__in=RoomParticipant.objects.filter(participant=participant).values("room_id"))
+    return qs.filter(q)
+
+
+def room_participants(user: User, *, key: ApiKey | None = None) -> QuerySet:
+    """Who took part in the rooms the user may see (a participant sees their co-participants,
+    whose identifiers the views replace by codes)."""
+    return RoomParticipant.objects.filter(room__in=rooms(user, key=key))
+
+
+def records(user: User, dt: T.DataType, *, key: ApiKey | None = None) -> QuerySet:
+    """Records of one type the user may read. A participant reads only their own."""
+    qs = dt.model.objects.all()
+    if not _active(user):
+        return qs.none()
+    if key is not None and not key_allows(key, dt.scope):
+        return qs.none()
+    q = Q(experiment_id__in=_member_experiment_ids(user, key))
+    participant = participant_of(user)
+    if participant is not None and key is None:
+        q |= Q(participant=participant)
+    return qs.filter(q)
+
+
+def membership(user: User, experiment: Experiment) -> Membership | None:
+    if not _active(user):
+        return None
+    return Membership.objects.filter(user=user, experiment=experiment).first()
+
+
+def export_right(user: User, experiment: Experiment) -> str:
+    m = membership(user, experiment)
+    return m.effective_export_right if m is not None else ExportRight.NONE
+
+
+def allowed_anonymizations(user: User, experiment: Experiment) -> list[str]:
+    rank = ExportRight.rank(export_right(user, experiment))
+    return [mode for mode, needed in REQUIRED_RIGHT.items() if ExportRight.rank(needed) <= rank]
+
+
+def can_export(user: User, experiment: Experiment, anonymization: str) -> bool:
+    return anonymization in allowed_anonymizations(user, experiment)
+
+
+def sees_identifiers(user: User, experiment: Experiment) -> bool:
+    """Only owners and collaborators with the full export right see participant identifiers;
+    everyone else sees the codes the de-identified exports use."""
+    return export_right(user, experiment) == ExportRight.FULL
+
+
+def can_delete(user: User, experiment: Experiment) -> bool:
+    m = membership(user, experiment)
+    return m is not None and m.role == Membership.Role.OWNER
+
+
+def can_manage_access(user: User, experiment: Experiment) -> bool:
+    return experiments(user, action=MANAGE).filter(pk=experiment.pk).exists()
+
+
+def key_allows(key: ApiKey, scope: str) -> bool:
+    return key.is_active and scope in (key.scopes or [])
+
+
+def get_experiment(
+    user: User, public_id: str, *, key: ApiKey | None = None, action: str = VIEW
+) -> Experiment:
+    try:
+        return experiments(user, key=key, action=action).get(public_id=public_id)
+    except Experiment.DoesNotExist:
+        raise Http404("No such experiment") from None
+
+
+def get_room(user: User, public_id: str, *, key: ApiKey | None = None) -> Room:
+    try:
+        return rooms(user, key=key).select_related("experiment").get(public_id=public_id)
+    except Room.DoesNotExist:
+        raise Http404("No such room") from None
+
+
+def get_room_participant(
+    user: User, room: Room, participant_public_id: str, *, key: ApiKey | None = None
+) -> RoomParticipant:
+    try:
+        return (
+            room_participants(user, key=key)
+            .select_related("participant", "room__experiment")
+            .get(room=room, participant__public_id=participant_public_id)
+        )
+    except RoomParticipant.DoesNotExist:
+        raise Http404("No such participant") from None
+
+
+def get_participant(user: User, public_id: str, *, key: ApiKey | None = None) -> Participant:
+    """A participant the user may read records of (API participant scope)."""
+    visible = room_participants(user, key=key).filter(participant__public_id=public_id)
+    own = participant_of(user)
+    if own is not None and own.public_id != public_id and key is None:
+        raise Http404("No such participant")
+    try:
+        return Participant.objects.get(public_id=public_id, room_participants__in=visible[:1])
+    except Participant.DoesNotExist:
+        raise Http404("No such participant") from None

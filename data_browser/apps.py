@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DataBrowserConfig(AppConfig):
+    name = "data_browser"
+    verbose_name = "Data browser"

@@ -1,0 +1,392 @@
+"""One description of each of the seven data types.
+
+Tables, filters, the API, ingest, anonymization and the export writers all
+read these descriptions; nothing elsewhere lists a type's fields again.
+Field names are the API's (camelCase, in the order of the API reference);
+``column`` is the ORM path a reader selects for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import models as dj
+
+from . import models
+
+# What a field is, which decides how it is validated, read, written and anonymized.
+ID = "id"  # the record's own id (idempotency key)
+EXPERIMENT = "experiment"  # experiment public id
+ROOM = "room"  # room public id
+PARTICIPANT = "participant"  # participant public id: an identifier
+PARTICIPANT_LIST = "participant_list"  # list of participant public ids
+NAME = "name"  # a person's display name, joined from Participant: identifying
+URL = "url"  # a signed download link, made when read
+STR = "str"
+TEXT = "text"  # free text written by people: may mention names, emails, addresses
+INT = "int"
+FLOAT = "float"
+DATETIME = "datetime"
+JSON = "json"  # nested payload: may hold identifying values
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: str
+    meaning: str
+    column: str = ""
+    unit: str = ""
+    required: bool = False
+
+    @property
+    def writable(self) -> bool:
+        return self.kind not in (NAME, URL)
+
+    @property
+    def attname(self) -> str:
+        """The model attribute ingest writes (FKs as their ``_id``)."""
+        if self.kind in (EXPERIMENT, ROOM, PARTICIPANT):
+            return f"{self.kind}_id"
+        return self.column
+
+    @property
+    def value_type(self) -> str:
+        """The type named in the data dictionary."""
+        return {
+            ID: "string",
+            EXPERIMENT: "string",
+            ROOM: "string",
+            PARTICIPANT: "string",
+            PARTICIPANT_LIST: "array of strings",
+            NAME: "string",
+            URL: "string (URL)",
+            STR: "string",
+            TEXT: "string",
+            INT: "integer",
+            FLOAT: "number",
+            DATETIME: "string (ISO 8601, UTC)",
+            JSON: "object (JSON)",
+        }[self.kind]
+
+
+@dataclass(frozen=True)
+class DataType:
+    key: str  # short key used in URLs of the dashboard and in file names
+    api_name: str  # as in /api/v3/data/{api_name}/...
+    label: str  # tab label
+    model: type[models.Record]
+    scope: str  # API key scope needed to read it
+    fields: tuple[Field, ...]
+    description: str
+    filters: tuple[str, ...] = ()  # filter names the dashboard offers besides the time range
+    notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def file_stem(self) -> str:
+        return self.api_name.replace("/", "_")
+
+    @property
+    def id_field(self) -> Field:
+        return next(f for f in self.fields if f.kind == ID)
+
+    @property
+    def columns(self) -> list[str]:
+        return [f.column for f in self.fields]
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    def get_field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def queryset(self) -> dj.QuerySet:
+        return self.model.objects.all()
+
+
+def _f(name: str, kind: str, meaning: str, column: str = "", **kw: Any) -> Field:
+    if not column:
+        column = {
+            ID: "record_id",
+            EXPERIMENT: "experiment__public_id",
+            ROOM: "room__public_id",
+            PARTICIPANT: "participant__public_id",
+            NAME: "participant__display_name",
+            URL: "file",
+        }.get(kind, "")
+    return Field(name=name, kind=kind, meaning=meaning, column=column, **kw)
+
+
+def _common_time(timestamp_name: str = "timestamp", onset_name: str = "onset") -> tuple:
+    return (
+        _f(timestamp_name, DATETIME, "Absolute time", "timestamp", required=True),
+        _f(
+            onset_name,
+            INT,
+            "Time from the room's start (negative: before the start)",
+            "onset",
+            unit="ms",
+        ),
+    )
+
+
+EXPERIMENT_ID = _f("experimentId", EXPERIMENT, "Experiment the record belongs to")
+ROOM_ID = _f("roomId", ROOM, "Room (session) the record belongs to", required=True)
+PARTICIPANT_ID = _f("participantId", PARTICIPANT, "Participant the record is about", required=True)
+TIMESTAMP, ONSET = _common_time()
+
+EVENTS = DataType(
+    key="events",
+    api_name="events",
+    label="Events",
+    model=models.Event,
+    scope="read:events",
+    description="Participant interactions, component completions, state transitions, media events.",
+    filters=("eventType", "category", "componentId"),
+    fields=(
+        _f("id", ID, "Event id"),
+        TIMESTAMP,
+        ONSET,
+        EXPERIMENT_ID,
+        _f("sessionId", ROOM, "Room (session) the event happened in", required=True),
+        PARTICIPANT_ID,
+        _f("eventType", STR, "Type of event, e.g. component.complete", "event_type", required=True),
+        _f("category", STR, "component, state, media, communication or sync", "category"),
+        _f("componentType", STR, "Component that generated the event (enriched)", "component_type"),
+        _f("componentId", STR, "Component id", "component_id"),
+        _f("content", TEXT, "Human-readable description (enriched)", "content"),
+        _f("stateName", STR, "Experiment state the event happened in", "state_name"),
+        _f("participantRole", STR, "Role of the participant in the room", "participant_role"),
+        _f("duration", INT, "Duration of the component or action", "duration", unit="ms"),
+        _f("response", JSON, "Participant's response data, if any", "response"),
+    ),
+)
+
+RECORDINGS = DataType(
+    key="recordings",
+    api_name="recordings",
+    label="Recordings",
+    model=models.Recording,
+    scope="read:recordings",
+    description="Video and audio recordings from video chat sessions.",
+    filters=("status", "format"),
+    fields=(
+        _f("recordingId", ID, "Recording id"),
+        PARTICIPANT_ID,
+        _f("participantName", NAME, "Display name of the participant recorded"),
+        EXPERIMENT_ID,
+        ROOM_ID,
+        _f("startTime", DATETIME, "When the recording began", "timestamp", required=True),
+        _f("endTime", DATETIME, "When the recording ended", "end_time"),
+        _f("duration", INT, "Recording length", "duration", unit="ms"),
+        _f(
+            "videoOffset",
+            INT,
+            "Time from the room's start when the recording began",
+            "onset",
+            unit="ms",
+        ),
+        _f("downloadUrl", URL, "Signed link to the media file; expires"),
+        _f("fileSize", INT, "File size", "file_size", unit="bytes"),
+        _f("status", STR, "Recording status", "status"),
+        _f("format", STR, "Container format, e.g. mp4", "format"),
+        _f("resolution", STR, "Video resolution, e.g. 1280x720", "resolution"),
+    ),
+)
+
+CHAT = DataType(
+    key="chat",
+    api_name="chat",
+    label="Text Chat",
+    model=models.ChatMessage,
+    scope="read:chat",
+    description="Messages sent through the text chat component.",
+    filters=("content", "messageType"),
+    fields=(
+        _f("messageId", ID, "Message id"),
+        EXPERIMENT_ID,
+        ROOM_ID,
+        _f("senderId", PARTICIPANT, "Participant who sent the message", required=True),
+        _f("senderName", NAME, "Display name of the sender"),
+        _f("content", TEXT, "Message text", "content", required=True),
+        TIMESTAMP,
+        ONSET,
+        _f(
+            "recipientIds",
+            PARTICIPANT_LIST,
+            "Participants the message was sent to, if targeted",
+            "recipient_ids",
+        ),
+        _f("messageType", STR, "Kind of message, e.g. text", "message_type"),
+    ),
+)
+
+CONTINUOUS_RATINGS = DataType(
+    key="continuous",
+    api_name="ratings/continuous",
+    label="Continuous Ratings",
+    model=models.ContinuousRating,
+    scope="read:ratings",
+    description="High-frequency rating samples (every 100-500 ms while rating).",
+    filters=("componentId",),
+    notes={"sampling": "Samples are taken every 100-500 ms while the participant rates."},
+    fields=(
+        _f("ratingId", ID, "Rating sample id"),
+        EXPERIMENT_ID,
+        ROOM_ID,
+        PARTICIPANT_ID,
+        _f("componentId", STR, "Rating component", "component_id", required=True),
+        TIMESTAMP,
+        ONSET,
+        _f("value", FLOAT, "Rating value", "value", required=True),
+        _f(
+            "normalizedValue",
+            FLOAT,
+            "Value scaled to 0-1 between scaleMin and scaleMax",
+            "normalized_value",
+        ),
+        _f("rawValue", FLOAT, "Value on the component's own scale", "raw_value"),
+        _f("scaleMin", FLOAT, "Lower bound of the scale", "scale_min"),
+        _f("scaleMax", FLOAT, "Upper bound of the scale", "scale_max"),
+    ),
+)
+
+SPARSE_RATINGS = DataType(
+    key="sparse",
+    api_name="ratings/sparse",
+    label="Sparse Ratings",
+    model=models.SparseRating,
+    scope="read:ratings",
+    description="Individual rating responses (VAS, Likert scales), one per submission.",
+    filters=("componentId",),
+    fields=(
+        _f("ratingId", ID, "Rating id"),
+        EXPERIMENT_ID,
+        ROOM_ID,
+        PARTICIPANT_ID,
+        _f("componentId", STR, "Rating component", "component_id", required=True),
+        TIMESTAMP,
+        ONSET,
+        _f("value", FLOAT, "Rating value", "value", required=True),
+        _f("responseTime", INT, "Time taken to respond", "response_time", unit="ms"),
+        _f("scaleMin", FLOAT, "Lower bound of the scale", "scale_min"),
+        _f("scaleMax", FLOAT, "Upper bound of the scale", "scale_max"),
+        _f("labels", JSON, "Scale labels, e.g. {min, max}", "labels"),
+    ),
+)
+
+SYNC = DataType(
+    key="sync",
+    api_name="sync",
+    label="Sync Metrics",
+    model=models.SyncMetric,
+    scope="read:sync",
+    description="Video synchronization quality in multi-participant rooms.",
+    fields=(
+        _f("metricId", ID, "Metric id"),
+        EXPERIMENT_ID,
+        ROOM_ID,
+        PARTICIPANT_ID,
+        TIMESTAMP,
+        ONSET,
+        _f(
+            "timeDrift",
+            FLOAT,
+            "Difference from the host (negative: behind)",
+            "time_drift",
+            unit="ms",
+        ),
+        _f("playbackRate", FLOAT, "Current playback speed adjustment", "playback_rate"),
+        _f("syncQuality", FLOAT, "Sync quality from 0 (bad) to 1 (perfect)", "sync_quality"),
+        _f("latency", FLOAT, "Network latency", "latency", unit="ms"),
+        _f("bufferHealth", FLOAT, "Buffer health from 0 to 1", "buffer_health"),
+    ),
+)
+
+COMPONENTS = DataType(
+    key="components",
+    api_name="components",
+    label="Components",
+    model=models.ComponentSnapshot,
+    scope="read:components",
+    description="Components as shown: configuration and variable values at display time.",
+    filters=("componentId", "componentType"),
+    fields=(
+        _f("componentId", STR, "Component id", "component_id", required=True),
+        _f("componentType", STR, "Component type, e.g. ShowVideo", "component_type"),
+        EXPERIMENT_ID,
+        _f("stateId", STR, "Experiment state the component belongs to", "state_id"),
+        _f("config", JSON, "Component configuration", "config"),
+        TIMESTAMP,
+        ONSET,
+        _f(
+            "variableSnapshot",
+            JSON,
+            "Variable values when the component was displayed",
+            "variable_snapshot",
+        ),
+        _f("snapshotId", ID, "Id of this display of the component"),
+        ROOM_ID,
+        _f("participantId", PARTICIPANT, "Participant the component was shown to"),
+    ),
+)
+
+DATA_TYPES: tuple[DataType, ...] = (
+    EVENTS,
+    RECORDINGS,
+    CHAT,
+    CONTINUOUS_RATINGS,
+    SPARSE_RATINGS,
+    SYNC,
+    COMPONENTS,
+)
+BY_KEY = {dt.key: dt for dt in DATA_TYPES}
+BY_API_NAME = {dt.api_name: dt for dt in DATA_TYPES}
+READ_SCOPES = tuple(dict.fromkeys(dt.scope for dt in DATA_TYPES))
+WRITE_SCOPE = "write:data"
+ALL_SCOPES = (*READ_SCOPES, WRITE_SCOPE)
+SORT_FIELDS = ("timestamp", "onset")
+
+
+def get(key_or_api_name: str) -> DataType:
+    """Look a type up by its dashboard key or its API name; KeyError if neither."""
+    if key_or_api_name in BY_KEY:
+        return BY_KEY[key_or_api_name]
+    return BY_API_NAME[key_or_api_name]
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+UrlBuilder = Callable[[str], str]
+
+
+def to_records(
+    dt: DataType, rows: Iterable[Sequence[Any]], url_for: UrlBuilder | None = None
+) -> Iterator[dict[str, Any]]:
+    """Turn rows selected with ``values_list(*dt.columns)`` into API records."""
+    names = dt.field_names
+    datetime_idx = [i for i, f in enumerate(dt.fields) if f.kind == DATETIME]
+    url_idx = [i for i, f in enumerate(dt.fields) if f.kind == URL]
+    for row in rows:
+        values = list(row)
+        for i in datetime_idx:
+            values[i] = iso(values[i])
+        for i in url_idx:
+            values[i] = url_for(values[i]) if url_for else None
+        yield dict(zip(names, values, strict=True))
+
+
+def select(dt: DataType, queryset: dj.QuerySet) -> dj.QuerySet:
+    """The queryset narrowed to exactly the columns of the API fields, in order."""
+    return queryset.values_list(*dt.columns)

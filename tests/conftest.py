@@ -1,0 +1,181 @@
+"""Shared test fixtures: one demo world with a user for every role, and a real browser.
+
+The small demo is loaded once per session into the test database; tests run
+inside transactions that roll back. Transactional tests (live server, worker)
+flush the database, and ``world`` loads the demo again when it is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from data_browser.demo import seed
+from data_browser.models import (
+    Experiment,
+    ExportRight,
+    Lab,
+    Membership,
+    Participant,
+    Profile,
+    Room,
+    RoomParticipant,
+)
+
+PASSWORD = "hyperstudy-demo"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+# Every role the access rules know, by demo username.
+ROLES = (
+    "owner",
+    "fullcollab",
+    "collaborator",  # de-identified export right
+    "aggcollab",
+    "viewer",  # no export right
+    "participant",
+    "labadmin",  # no membership
+    "outsider",  # owner of an experiment in another lab
+)
+
+
+@dataclass
+class World:
+    lab: Lab
+    experiment: Experiment  # multi-participant, video chat
+    solo: Experiment
+    archived: Experiment
+    other: Experiment  # another lab's experiment, owned by "outsider"
+    room: Room  # first room of ``experiment``
+    participant: Participant  # the participant account's identity, in ``room``
+    users: dict = field(default_factory=dict)
+
+    def user(self, role: str):
+        return self.users[role]
+
+
+def _ensure_world() -> World:
+    User = get_user_model()
+    seed("small", 1, log=lambda _line: None)
+    lab = Lab.objects.get(slug="demo-lab")
+    other_lab, _ = Lab.objects.get_or_create(slug="other-lab", defaults={"name": "Other Lab"})
+    experiment = Experiment.objects.get(public_id="exp_research_001")
+    for username, right in (("fullcollab", ExportRight.FULL), ("aggcollab", ExportRight.AGGREGATE)):
+        user = User.objects.filter(username=username).first() or User.objects.create_user(
+            username, email=f"{username}@demo.hyperstudy.test", password=PASSWORD
+        )
+        Profile.objects.get_or_create(user=user, defaults={"lab": lab})
+        Membership.objects.get_or_create(
+            user=user,
+            experiment=experiment,
+            defaults={"role": Membership.Role.COLLABORATOR, "export_right": right},
+        )
+    outsider = User.objects.filter(username="outsider").first() or User.objects.create_user(
+        "outsider", email="outsider@other.test", password=PASSWORD
+    )
+    Profile.objects.get_or_create(user=outsider, defaults={"lab": other_lab})
+    other, _ = Experiment.objects.get_or_create(
+        public_id="exp_other_lab", defaults={"lab": other_lab, "name": "Other lab study"}
+    )
+    Membership.objects.get_or_create(
+        user=outsider, experiment=other, defaults={"role": Membership.Role.OWNER}
+    )
+    participant = Profile.objects.get(user__username="participant").participant
+    room = RoomParticipant.objects.filter(participant=participant).select_related("room")[0].room
+    return World(
+        lab=lab,
+        experiment=experiment,
+        solo=Experiment.objects.get(public_id="exp_solo_rating"),
+        archived=Experiment.objects.get(public_id="exp_pilot_2023"),
+        other=other,
+        room=room,
+        participant=participant,
+        users={u.username: u for u in User.objects.filter(username__in=ROLES)},
+    )
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        _ensure_world()
+
+
+@pytest.fixture
+def world(db) -> World:
+    return _ensure_world()
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path_factory):
+    """Files written by a test go to a directory of the test run, never to var/."""
+    media = tmp_path_factory.getbasetemp() / "media"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(media)},
+        },
+    }
+    settings.MEDIA_ROOT = str(media)
+
+
+def login_client(client, world: World, role: str):
+    client.force_login(world.user(role))
+    return client
+
+
+# Browser tests: the system Chromium driven by Playwright.
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls made by the
+    # tests themselves are still plain synchronous calls.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium, live_server, request):
+    context = chromium.new_context(base_url=live_server.url, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    ARTIFACTS.mkdir(exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)[-120:]
+    try:
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def browser_login(page, username: str, password: str = PASSWORD) -> None:
+    page.goto("/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"^(?!.*/login/).*$"))
+
+
+__all__ = ["CHROMIUM", "PASSWORD", "ROLES", "World", "browser_login", "login_client", "settings"]
