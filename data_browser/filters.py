@@ -1,0 +1,134 @@
+"""Filters of the browse pages: one FilterSet per level, and one per data type made from the
+registry, so a type's filters are named after its API fields and never listed here again."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+import django_filters as df
+from django import forms
+from django.db.models import Q, QuerySet
+
+from . import datatypes as T
+from . import quality
+from .models import Experiment, Room, RoomParticipant
+
+
+def humanize(api_name: str) -> str:
+    """``eventType`` → ``Event type``: labels read like the guide, params stay the API's."""
+    words = re.sub(r"(?<!^)(?=[A-Z])", " ", api_name).lower()
+    return words[:1].upper() + words[1:]
+
+
+class _Text(forms.TextInput):
+    def __init__(self, placeholder: str = "", size: int = 14) -> None:
+        super().__init__(attrs={"placeholder": placeholder, "size": size})
+
+
+class ExperimentFilter(df.FilterSet):
+    """Archived experiments stay out of the list unless asked for by status or the toggle."""
+
+    q = df.CharFilter(method="search", label="Name or id", widget=_Text("Search"))
+    status = df.ChoiceFilter(choices=Experiment.Status.choices, empty_label="Any status")
+    archived = df.BooleanFilter(
+        method="keep", label="Show archived", widget=forms.CheckboxInput(attrs={"value": "1"})
+    )
+
+    class Meta:
+        model = Experiment
+        fields = ["q", "status", "archived"]
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(Q(name__icontains=value) | Q(public_id__icontains=value))
+
+    def keep(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
+        return queryset
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        queryset = super().filter_queryset(queryset)
+        data = getattr(self.form, "cleaned_data", {})
+        if not data.get("status") and not data.get("archived"):
+            queryset = queryset.exclude(status=Experiment.Status.ARCHIVED)
+        return queryset
+
+
+class RoomFilter(df.FilterSet):
+    q = df.CharFilter(
+        field_name="public_id", lookup_expr="icontains", label="Room id", widget=_Text("room_…")
+    )
+    status = df.ChoiceFilter(choices=Room.Status.choices, empty_label="Any status")
+
+    class Meta:
+        model = Room
+        fields = ["q", "status"]
+
+
+class ParticipantFilter(df.FilterSet):
+    role = df.CharFilter(lookup_expr="iexact", widget=_Text("participant_a"))
+    status = df.ChoiceFilter(choices=RoomParticipant.Status.choices, empty_label="Any status")
+
+    class Meta:
+        model = RoomParticipant
+        fields = ["role", "status"]
+
+
+class RecordFilter(df.FilterSet):
+    """Time and onset ranges every type has; the type's own filters are added by
+    ``record_filterset``. Parameter names follow the API (``startTime``, ``endTime``)."""
+
+    startTime = df.IsoDateTimeFilter(
+        field_name="timestamp",
+        lookup_expr="gte",
+        label="From (time)",
+        widget=_Text("2024-10-20T14:30:00Z", 20),
+    )
+    endTime = df.IsoDateTimeFilter(
+        field_name="timestamp",
+        lookup_expr="lte",
+        label="To (time)",
+        widget=_Text("2024-10-20T15:00:00Z", 20),
+    )
+    onsetFrom = df.NumberFilter(
+        field_name="onset", lookup_expr="gte", label="Onset from (ms)", widget=_Text("-5000", 8)
+    )
+    onsetTo = df.NumberFilter(
+        field_name="onset", lookup_expr="lte", label="Onset to (ms)", widget=_Text("60000", 8)
+    )
+    issue = df.ChoiceFilter(
+        choices=quality.ISSUE_CHOICES, method="with_issue", label="Quality issue", empty_label="—"
+    )
+
+    def with_issue(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(quality.issue_q(self.data_type, value))
+
+    data_type: T.DataType = T.EVENTS
+
+
+def _type_filter(f: T.Field) -> df.Filter:
+    if f.kind == T.TEXT:
+        return df.CharFilter(
+            field_name=f.column,
+            lookup_expr="icontains",
+            label=f"{humanize(f.name)} contains",
+            widget=_Text("text"),
+        )
+    return df.CharFilter(field_name=f.column, label=humanize(f.name), widget=_Text(f.name))
+
+
+def record_filterset(dt: T.DataType) -> type[RecordFilter]:
+    return _record_filterset(dt.key)
+
+
+@cache
+def _record_filterset(key: str) -> type[RecordFilter]:
+    dt = T.BY_KEY[key]
+    attrs: dict = {name: _type_filter(dt.get_field(name)) for name in dt.filters}
+    attrs["data_type"] = dt
+    attrs["Meta"] = type("Meta", (), {"model": dt.model, "fields": []})
+    return type(f"{dt.model.__name__}Filter", (RecordFilter,), attrs)
+
+
+def filter_params(dt: T.DataType) -> tuple[str, ...]:
+    """Query parameters that narrow a record table (kept by sort and page links)."""
+    return tuple(record_filterset(dt).base_filters)

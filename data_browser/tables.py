@@ -1,0 +1,434 @@
+"""The tables of the browse pages.
+
+Three small tables (experiments, rooms, participants) sort and page in the database with
+django-tables2's own machinery. The record tables are one generic table built from the
+data-type registry; their rows arrive already sorted and sliced by a keyset query (so a page
+ten thousand rows deep costs what the first one does), and the table only renders them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+
+import django_tables2 as tables
+from django.core.paginator import EmptyPage, PageNotAnInteger
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+from django_tables2.data import TableListData
+from django_tables2.utils import OrderBy
+
+from . import datatypes as T
+from .identity import participant_code
+
+PER_PAGE = 50
+SMALL_PER_PAGE = 25
+KEYSET_COLUMNS = ("onset", "timestamp")
+
+
+# Who is shown how: identifiers for those who may see them, codes for everyone else.
+
+
+@dataclass(frozen=True)
+class People:
+    """How participants of one experiment appear to the signed-in user.
+
+    ``ref`` is what the page shows and what participant URLs carry: the public id for users
+    who see identifiers, the experiment's code otherwise, so a de-identified user's links and
+    history never contain an identifier. ``own`` is set for a participant account browsing
+    its own sessions: only its own viewer is linked, and it is labelled "you".
+    """
+
+    experiment_id: str
+    identifiers: bool
+    own: str | None = None
+
+    def ref(self, public_id: str) -> str:
+        return public_id if self.identifiers else participant_code(self.experiment_id, public_id)
+
+    def is_own(self, ref: str) -> bool:
+        return self.own is not None and ref == self.ref(self.own)
+
+    def label(self, ref: str) -> str:
+        return f"{ref} (you)" if self.is_own(ref) else ref
+
+    def url(self, room_id: str, ref: str) -> str | None:
+        if self.own is not None and not self.is_own(ref):
+            return None
+        return reverse("data_browser:participant", args=[self.experiment_id, room_id, ref])
+
+    def link(self, room_id: str, ref: str) -> SafeString:
+        url = self.url(room_id, ref)
+        if url is None:
+            return format_html('<span class="code">{}</span>', self.label(ref))
+        return format_html('<a class="code" href="{}">{}</a>', url, self.label(ref))
+
+
+# Cell formatting shared by the record columns.
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "—"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def human_duration(ms: int | float | None) -> str:
+    if ms is None:
+        return "—"
+    seconds = round(ms / 1000)
+    sign = "-" if seconds < 0 else ""
+    h, rest = divmod(abs(seconds), 3600)
+    m, s = divmod(rest, 60)
+    return f"{sign}{h}:{m:02d}:{s:02d}" if h else f"{sign}{m}:{s:02d}"
+
+
+def onset_html(ms: int | None) -> SafeString | str:
+    """Negative onsets (before the room started) stay visibly negative."""
+    if ms is None:
+        return "—"
+    if ms < 0:
+        return format_html(
+            '<span class="negative" title="{} before the room started">-{} ms</span>',
+            human_duration(-ms),
+            f"{-ms:,}",
+        )
+    return format_html(
+        '<span title="{} after the start">{} ms</span>', human_duration(ms), f"{ms:,}"
+    )
+
+
+def json_html(value: Any) -> SafeString:
+    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+    return format_html('<pre class="json">{}</pre>', text)
+
+
+def media_html(url: str | None) -> SafeString | str:
+    if not url:
+        return "—"
+    return format_html(
+        '<details class="media"><summary>Play</summary>'
+        '<video controls preload="none" src="{0}"></video></details>'
+        '<a href="{0}" download>Download</a>',
+        url,
+    )
+
+
+class FieldColumn(tables.Column):
+    """A column for one registry field; the header is the API name (as in exports)."""
+
+    def __init__(self, f: T.Field, *, people: People | None = None, **kw: Any) -> None:
+        self.field = f
+        attrs = {"th": {"title": f.meaning + (f" ({f.unit})" if f.unit else "")}}
+        if f.kind in (T.INT, T.FLOAT):
+            attrs["td"] = {"class": "num"}
+        super().__init__(
+            accessor=tables.A(f.name),
+            verbose_name=f.name,
+            attrs=attrs,
+            empty_values=(None, ""),
+            **kw,
+        )
+
+    def render(self, value: Any, record: dict, table: RecordTable) -> Any:
+        f = self.field
+        if f.kind == T.JSON:
+            return json_html(value)
+        if f.column == "onset":
+            return onset_html(value)
+        if f.kind == T.URL:
+            return media_html(value)
+        if f.kind == T.PARTICIPANT:
+            return table.people.link(record[table.room_field], value)
+        if f.kind == T.PARTICIPANT_LIST:
+            return ", ".join(table.people.label(v) for v in value) or "—"
+        if f.kind == T.ROOM:
+            url = reverse("data_browser:room", args=[table.people.experiment_id, value])
+            return format_html('<a href="{}">{}</a>', url, value)
+        if f.name == "fileSize":
+            return format_html('<span title="{} bytes">{}</span>', value, human_bytes(value))
+        if f.unit == "ms" and f.kind == T.INT:
+            return format_html('<span title="{}">{} ms</span>', human_duration(value), f"{value:,}")
+        if f.kind == T.TEXT:
+            return format_html('<div class="text">{}</div>', value)
+        return value
+
+
+class PreparedRows(TableListData):
+    """Rows the database already sorted and sliced: the table labels the order, never re-sorts."""
+
+    def order_by(self, aliases) -> None:
+        return None
+
+
+class BrowseTable(tables.Table):
+    class Meta:
+        template_name = "data_browser/_table.html"
+        attrs = {"class": "data-table"}
+        orderable = True
+
+
+class RecordTable(BrowseTable):
+    people: People
+    room_field: str
+
+    def __init__(self, rows: list[dict], *, people: People, order_by: str, **kw: Any) -> None:
+        self.people = people
+        super().__init__(PreparedRows(rows), order_by=order_by, **kw)
+
+
+def visible_fields(dt: T.DataType, level: str, identifiers: bool) -> list[T.Field]:
+    """The experiment is in the breadcrumb, the room too below experiment level, the participant
+    in the header of their viewer; names only for users who see identifiers."""
+    hidden = {T.EXPERIMENT}
+    if level in ("room", "participant"):
+        hidden.add(T.ROOM)
+    if level == "participant":
+        hidden.update({T.PARTICIPANT, T.NAME})
+    if not identifiers:
+        hidden.add(T.NAME)
+    return [f for f in dt.fields if f.kind not in hidden]
+
+
+def orderable_columns(dt: T.DataType, level: str) -> set[str]:
+    """Time columns sort at every level (an index serves them); other plain columns only below
+    experiment level, where one room or participant bounds the rows to sort."""
+    names = {f.name for f in dt.fields if f.column in KEYSET_COLUMNS}
+    if level != "experiment":
+        names |= {
+            f.name for f in dt.fields if f.kind not in (T.JSON, T.URL, T.PARTICIPANT_LIST, T.NAME)
+        }
+    return names
+
+
+def record_table(dt: T.DataType, level: str, identifiers: bool) -> type[RecordTable]:
+    return _record_table(dt.key, level, identifiers)
+
+
+@cache
+def _record_table(key: str, level: str, identifiers: bool) -> type[RecordTable]:
+    dt = T.BY_KEY[key]
+    orderable = orderable_columns(dt, level)
+    columns = {
+        f.name: FieldColumn(f, orderable=f.name in orderable)
+        for f in visible_fields(dt, level, identifiers)
+    }
+    room_field = next(f.name for f in dt.fields if f.kind == T.ROOM)
+    attrs: dict[str, Any] = {**columns, "room_field": room_field}
+    attrs["Meta"] = type("Meta", (BrowseTable.Meta,), {"sequence": tuple(columns)})
+    return type(f"{dt.model.__name__}Table", (RecordTable,), attrs)
+
+
+def default_sort(dt: T.DataType) -> str:
+    return next(f.name for f in dt.fields if f.column == "onset")
+
+
+# Keyset pagination of the record tables.
+
+
+@dataclass(frozen=True)
+class Cursor:
+    value: int | datetime
+    pk: int
+
+    def __str__(self) -> str:
+        value = self.value.isoformat() if isinstance(self.value, datetime) else self.value
+        return f"{value},{self.pk}"
+
+
+def parse_cursor(raw: str, column: str) -> Cursor | None:
+    value, sep, pk = raw.rpartition(",")
+    if not sep:
+        return None
+    try:
+        if column == "timestamp":
+            parsed: int | datetime = datetime.fromisoformat(value)
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+        else:
+            parsed = int(value)
+        return Cursor(parsed, int(pk))
+    except (ValueError, OverflowError):
+        return None
+
+
+@dataclass
+class KeysetPage:
+    rows: list[Sequence[Any]]
+    next: Cursor | None
+    previous: Cursor | None
+    past_end: bool = False
+
+
+def keyset_page(
+    qs: QuerySet,
+    column: str,
+    *,
+    descending: bool,
+    after: Cursor | None = None,
+    before: Cursor | None = None,
+    from_end: bool = False,
+    per_page: int = PER_PAGE,
+) -> KeysetPage:
+    """One page of ``qs`` (a ``values_list`` whose last two items are ``column`` and ``id``),
+    sorted by (column, id): after ``after``, before ``before``, or the last rows.
+
+    The cursor condition repeats ``column >= value`` on its own so that the index on
+    (scope, column, id) is entered at the cursor instead of walked from the start.
+    """
+    forward = before is None and not from_end
+    cursor = after if forward else before
+    walk_desc = descending if forward else not descending
+    if cursor is not None:
+        op, edge = ("lt", "lte") if walk_desc else ("gt", "gte")
+        qs = qs.filter(**{f"{column}__{edge}": cursor.value}).filter(
+            Q(**{f"{column}__{op}": cursor.value}) | Q(**{f"id__{op}": cursor.pk})
+        )
+    order = (f"-{column}", "-id") if walk_desc else (column, "id")
+    rows = list(qs.order_by(*order)[: per_page + 1])
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    if not forward:
+        rows.reverse()
+    if not rows:
+        return KeysetPage([], None, None, past_end=from_end)
+
+    def at(row: Sequence[Any]) -> Cursor:
+        return Cursor(row[-2], row[-1])
+
+    if forward:
+        return KeysetPage(rows, at(rows[-1]) if more else None, at(rows[0]) if cursor else None)
+    return KeysetPage(
+        rows,
+        None if from_end else at(rows[-1]),
+        at(rows[0]) if more else None,
+        past_end=from_end,
+    )
+
+
+# The hierarchy tables.
+
+
+class ExperimentTable(BrowseTable):
+    name = tables.Column(verbose_name="Experiment")
+    public_id = tables.Column(verbose_name="Id")
+    status = tables.Column()
+    participant_count = tables.Column(verbose_name="Participants", attrs={"td": {"class": "num"}})
+    created_at = tables.DateTimeColumn(verbose_name="Created", format="Y-m-d")
+
+    def __init__(self, *args: Any, browsable: set[int], **kw: Any) -> None:
+        self.browsable = browsable
+        super().__init__(*args, **kw)
+
+    def render_name(self, value: str, record) -> SafeString:
+        if record.pk not in self.browsable:
+            return format_html(
+                '{} <span class="muted" title="Lab admins browse data through a membership">'
+                "(no membership)</span>",
+                value,
+            )
+        url = reverse("data_browser:experiment", args=[record.public_id])
+        return format_html('<a href="{}">{}</a>', url, value)
+
+    def render_status(self, value: str, record) -> SafeString:
+        return status_badge(record.status, record.get_status_display())
+
+
+def status_badge(status: str, label: str) -> SafeString:
+    return format_html('<span class="badge status-{}">{}</span>', status, label)
+
+
+class RoomTable(BrowseTable):
+    public_id = tables.Column(verbose_name="Room")
+    participant_count = tables.Column(verbose_name="Participants", attrs={"td": {"class": "num"}})
+    status = tables.Column()
+    started_at = tables.DateTimeColumn(verbose_name="Start", format="Y-m-d H:i:s")
+    duration = tables.Column(verbose_name="Duration", accessor="length", empty_values=(None,))
+
+    def __init__(self, *args: Any, experiment_id: str, **kw: Any) -> None:
+        self.experiment_id = experiment_id
+        super().__init__(*args, **kw)
+
+    def render_public_id(self, value: str, record) -> SafeString:
+        url = reverse("data_browser:room", args=[self.experiment_id, value])
+        return format_html('<a href="{}">{}</a>', url, value)
+
+    def render_status(self, value: str, record) -> SafeString:
+        return status_badge(record.status, record.get_status_display())
+
+    def render_duration(self, value: timedelta) -> str:
+        return human_duration(value.total_seconds() * 1000)
+
+
+class ParticipantTable(BrowseTable):
+    participant = tables.Column(verbose_name="Participant", order_by=("participant__public_id",))
+    role = tables.Column()
+    status = tables.Column()
+    data = tables.Column(verbose_name="Data available", empty_values=(), orderable=False)
+
+    def __init__(self, *args: Any, people: People, room_id: str, **kw: Any) -> None:
+        self.people = people
+        self.room_id = room_id
+        super().__init__(*args, **kw)
+        if not people.identifiers:
+            self.columns["participant"].column.orderable = False
+
+    def render_participant(self, value, record) -> SafeString:
+        return self.people.link(self.room_id, self.people.ref(value.public_id))
+
+    def render_status(self, value: str, record) -> SafeString:
+        return status_badge(record.status, record.get_status_display())
+
+    def render_data(self, record) -> SafeString | str:
+        present = [dt for dt in T.DATA_TYPES if getattr(record, f"has_{dt.key}", False)]
+        if not present:
+            return mark_safe('<span class="muted">no data</span>')
+        url = self.people.url(self.room_id, self.people.ref(record.participant.public_id))
+        if url is None:
+            labels = ((d.label,) for d in present)
+            return format_html_join(" ", '<span class="badge">{}</span>', labels)
+        return format_html_join(
+            " ",
+            '<a class="badge" href="{}?tab={}">{}</a>',
+            ((url, d.key, d.label) for d in present),
+        )
+
+
+def configure(
+    table: tables.Table, request: HttpRequest, per_page: int = SMALL_PER_PAGE
+) -> list[str]:
+    """Sort and page a small table from the query string; bad values become notes to show
+    and the nearest valid view, never an error."""
+    notes: list[str] = []
+    sort = request.GET.get("sort", "")
+    if sort:
+        name = OrderBy(sort).bare
+        if name in table.columns and table.columns[name].orderable:
+            table.order_by = sort
+        else:
+            notes.append(f"This table cannot be sorted by “{sort}”; showing the default order.")
+    raw = request.GET.get("page", "1") or "1"
+    try:
+        number = int(raw)
+    except ValueError:
+        notes.append(f"“{raw}” is not a page number; showing the first page.")
+        number = 1
+    try:
+        table.paginate(page=max(number, 1), per_page=per_page)
+    except (EmptyPage, PageNotAnInteger):
+        last = table.paginator.num_pages
+        notes.append(f"There is no page {number}; showing page {last}, the last one.")
+        table.paginate(page=last, per_page=per_page)
+    return notes

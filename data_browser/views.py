@@ -1,0 +1,565 @@
+"""The browse pages: Experiments → Rooms → Participants → Data Viewer, and the data tabs of a
+room and of an experiment (the same record tables with one more column).
+
+Every page starts from ``access``; a scope (experiment, room or participant) is resolved once
+and hands out the querysets of its records. A page and its htmx partial share one URL: with
+``HX-Request`` only the table region is rendered, so sorting, filtering, paging and tab
+switching swap the table while the pushed URL keeps reload, back button and links working.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import (
+    Count,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+
+from . import access, plots, quality
+from . import datatypes as T
+from .filters import ExperimentFilter, ParticipantFilter, RoomFilter, record_filterset
+from .identity import Deidentifier
+from .media import signed_url
+from .models import Experiment, Room, RoomParticipant
+from .tables import (
+    KEYSET_COLUMNS,
+    PER_PAGE,
+    ExperimentTable,
+    ParticipantTable,
+    People,
+    RoomTable,
+    configure,
+    default_sort,
+    keyset_page,
+    parse_cursor,
+    record_table,
+)
+
+COUNT_CAP = 10_000
+LEVEL_TITLES = {"experiment": "Experiment", "room": "Room", "participant": "Participant"}
+
+
+# Scopes: what one page is about, resolved through the access layer.
+
+
+@dataclass
+class Scope:
+    level: str
+    experiment: Experiment
+    people: People
+    room: Room | None = None
+    rp: RoomParticipant | None = None
+
+    def records(self, user, dt: T.DataType) -> QuerySet:
+        qs = access.records(user, dt).filter(experiment=self.experiment)
+        if self.room is not None:
+            qs = qs.filter(room=self.room)
+        if self.rp is not None:
+            qs = qs.filter(participant_id=self.rp.participant_id)
+        return qs
+
+    @property
+    def ref(self) -> str | None:
+        return self.people.ref(self.rp.participant.public_id) if self.rp else None
+
+    @property
+    def crumbs(self) -> list[tuple[str, str]]:
+        exp = self.experiment
+        out = [
+            ("Experiments", reverse("data_browser:experiments")),
+            (exp.name, reverse("data_browser:experiment", args=[exp.public_id])),
+        ]
+        if self.room is not None:
+            out.append(
+                (
+                    self.room.public_id,
+                    reverse("data_browser:room", args=[exp.public_id, self.room.public_id]),
+                )
+            )
+        if self.rp is not None:
+            out.append((self.people.label(self.ref), self.url()))
+        return out
+
+    def url(self, data: bool = False) -> str:
+        """The scope's own page; ``data`` gives the data tabs of an experiment or a room."""
+        exp = self.experiment.public_id
+        if self.rp is not None:
+            return reverse("data_browser:participant", args=[exp, self.room.public_id, self.ref])
+        if self.room is not None:
+            name = "room_data" if data else "room"
+            return reverse(f"data_browser:{name}", args=[exp, self.room.public_id])
+        return reverse(f"data_browser:{'experiment_data' if data else 'experiment'}", args=[exp])
+
+    def panel_url(self, panel: str) -> str:
+        args = [self.experiment.public_id]
+        if self.room is not None:
+            args.append(self.room.public_id)
+        if self.rp is not None:
+            args.append(self.ref)
+        return reverse(f"data_browser:{self.level}_{panel}", args=args)
+
+    @property
+    def export_args(self) -> dict[str, str | None]:
+        return {
+            "room": self.room.public_id if self.room else None,
+            "participant": self.ref,
+        }
+
+
+def _people(user, experiment: Experiment) -> People:
+    own = None
+    participant = access.participant_of(user)
+    if participant is not None and access.membership(user, experiment) is None:
+        own = participant.public_id
+    return People(experiment.public_id, access.sees_identifiers(user, experiment), own)
+
+
+def experiment_scope(request: HttpRequest, exp_id: str) -> Scope:
+    exp = access.get_experiment(request.user, exp_id)
+    return Scope("experiment", exp, _people(request.user, exp))
+
+
+def room_scope(request: HttpRequest, exp_id: str, room_id: str) -> Scope:
+    room = access.get_room(request.user, room_id)
+    if room.experiment.public_id != exp_id:
+        raise Http404("No such room in this experiment")
+    return Scope("room", room.experiment, _people(request.user, room.experiment), room)
+
+
+def participant_scope(request: HttpRequest, exp_id: str, room_id: str, ref: str) -> Scope:
+    """``ref`` is a public id for users who see identifiers and a code for everyone else; an
+    identifier in the URL of a code-only user is a 404 like any unknown participant."""
+    scope = room_scope(request, exp_id, room_id)
+    people = scope.people
+    if people.identifiers:
+        rp = access.get_room_participant(request.user, scope.room, ref)
+    else:
+        candidates = access.room_participants(request.user).filter(room=scope.room)
+        rp = next(
+            (
+                c
+                for c in candidates.select_related("participant")
+                if people.ref(c.participant.public_id) == ref
+            ),
+            None,
+        )
+    if rp is None or people.url(scope.room.public_id, ref) is None:
+        raise Http404("No such participant")
+    scope.level, scope.rp = "participant", rp
+    return scope
+
+
+# Rendering: one URL, full page or partial.
+
+
+def render_region(
+    request: HttpRequest, page: str, region: str, context: dict[str, Any]
+) -> HttpResponse:
+    partial = request.htmx and not request.htmx.history_restore_request
+    response = render(request, region if partial else page, {"nav_section": "data", **context})
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+def _filter_notes(filterset) -> list[str]:
+    if filterset.is_valid():
+        return []
+    notes = []
+    for name, errors in filterset.errors.items():
+        label = filterset.form.fields[name].label if name in filterset.form.fields else name
+        notes.append(f"Filter “{label}” was ignored: {' '.join(errors)}")
+    return notes
+
+
+# The hierarchy.
+
+
+@login_required
+def experiments(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    participants = (
+        RoomParticipant.objects.filter(room__experiment=OuterRef("pk"))
+        .order_by()
+        .values("room__experiment")
+        .annotate(n=Count("participant", distinct=True))
+        .values("n")
+    )
+    qs = access.experiments(user, action=access.LIST).annotate(
+        participant_count=Coalesce(Subquery(participants, output_field=IntegerField()), Value(0))
+    )
+    filterset = ExperimentFilter(request.GET, queryset=qs)
+    browsable = set(access.experiments(user).values_list("pk", flat=True))
+    table = ExperimentTable(filterset.qs, browsable=browsable, order_by="-created_at")
+    notes = _filter_notes(filterset) + configure(table, request)
+    context = {
+        "title": "Experiments",
+        "table": table,
+        "filterset": filterset,
+        "notes": notes,
+        "crumbs": [("Experiments", reverse("data_browser:experiments"))],
+        "lab_admin_only": access.is_lab_admin(user) and len(browsable) < table.paginator.count,
+    }
+    return render_region(
+        request, "data_browser/experiments.html", "data_browser/_table_region.html", context
+    )
+
+
+def _count_label(n: int) -> str:
+    return f"{COUNT_CAP:,}+" if n > COUNT_CAP else f"{n:,}"
+
+
+def tab_counts(request: HttpRequest, scope: Scope) -> dict[str, str]:
+    """Record counts for the tab labels, capped: past ten thousand rows the label says so
+    instead of counting a million rows on every request (the quality panel has exact counts)."""
+    return {
+        dt.key: _count_label(scope.records(request.user, dt).order_by()[: COUNT_CAP + 1].count())
+        for dt in T.DATA_TYPES
+    }
+
+
+@login_required
+def experiment(request: HttpRequest, exp_id: str) -> HttpResponse:
+    scope = experiment_scope(request, exp_id)
+    participants = (
+        RoomParticipant.objects.filter(room=OuterRef("pk"))
+        .order_by()
+        .values("room")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    qs = (
+        access.rooms(request.user)
+        .filter(experiment=scope.experiment)
+        .annotate(
+            participant_count=Coalesce(
+                Subquery(participants, output_field=IntegerField()), Value(0)
+            ),
+            length=ExpressionWrapper(F("ended_at") - F("started_at"), output_field=DurationField()),
+        )
+    )
+    filterset = RoomFilter(request.GET, queryset=qs)
+    table = RoomTable(
+        filterset.qs, experiment_id=scope.experiment.public_id, order_by="-started_at"
+    )
+    notes = _filter_notes(filterset) + configure(table, request)
+    context = {
+        **_page_context(request, scope, counts=True),
+        "table": table,
+        "filterset": filterset,
+        "notes": notes,
+    }
+    return render_region(
+        request, "data_browser/experiment.html", "data_browser/_table_region.html", context
+    )
+
+
+@login_required
+def room(request: HttpRequest, exp_id: str, room_id: str) -> HttpResponse:
+    scope = room_scope(request, exp_id, room_id)
+    has = {
+        f"has_{dt.key}": Exists(
+            access.records(request.user, dt).filter(
+                room=scope.room, participant=OuterRef("participant")
+            )
+        )
+        for dt in T.DATA_TYPES
+    }
+    qs = (
+        access.room_participants(request.user)
+        .filter(room=scope.room)
+        .select_related("participant")
+        .annotate(**has)
+    )
+    filterset = ParticipantFilter(request.GET, queryset=qs)
+    table = ParticipantTable(filterset.qs, people=scope.people, room_id=scope.room.public_id)
+    notes = _filter_notes(filterset) + configure(table, request)
+    context = {
+        **_page_context(request, scope, counts=True),
+        "table": table,
+        "filterset": filterset,
+        "notes": notes,
+    }
+    return render_region(
+        request, "data_browser/room.html", "data_browser/_table_region.html", context
+    )
+
+
+def _page_context(request: HttpRequest, scope: Scope, *, counts: bool) -> dict[str, Any]:
+    return {
+        "scope": scope,
+        "experiment": scope.experiment,
+        "title": scope.crumbs[-1][0],
+        "crumbs": scope.crumbs,
+        "counts": tab_counts(request, scope) if counts else {},
+        "data_types": T.DATA_TYPES,
+        "data_url": scope.url(data=True),
+    }
+
+
+# Records: the data viewer and the data tabs of rooms and experiments.
+
+
+@dataclass
+class RecordView:
+    """Everything the record region shows for one type in one scope."""
+
+    dt: T.DataType
+    table: Any
+    filterset: Any
+    notes: list[str]
+    next_url_params: str | None
+    previous_url_params: str | None
+    first_url_params: str | None
+    page_number: int | None = None
+    num_pages: int | None = None
+
+
+def _records_view(request: HttpRequest, scope: Scope) -> RecordView:
+    notes: list[str] = []
+    tab = request.GET.get("tab") or T.EVENTS.key
+    dt = T.BY_KEY.get(tab)
+    if dt is None:
+        notes.append(f"There is no data type “{tab}”; showing Events.")
+        dt = T.EVENTS
+    filterset = record_filterset(dt)(request.GET, queryset=scope.records(request.user, dt))
+    notes += _filter_notes(filterset)
+    qs = filterset.qs
+
+    sort = request.GET.get("sort") or default_sort(dt)
+    table_class = record_table(dt, scope.level, scope.people.identifiers)
+    name = sort.lstrip("-")
+    if name not in table_class.base_columns or not table_class.base_columns[name].orderable:
+        notes.append(f"This table cannot be sorted by “{sort}”; sorted by onset instead.")
+        sort = name = default_sort(dt)
+    descending = sort.startswith("-")
+    column = dt.get_field(name).column
+
+    rows_qs = qs.values_list(*dt.columns, column, "id")
+    params = request.GET.copy()
+    for key in ("after", "before", "page"):
+        params.pop(key, None)
+
+    def link(**extra: str) -> str:
+        q = params.copy()
+        for k, v in extra.items():
+            q[k] = v
+        return q.urlencode()
+
+    view = RecordView(dt, None, filterset, notes, None, None, None)
+    if column in KEYSET_COLUMNS:
+        after = before = None
+        for key in ("after", "before"):
+            raw = request.GET.get(key)
+            if raw is None:
+                continue
+            cursor = parse_cursor(raw, column)
+            if cursor is None:
+                notes.append("That page link is not valid (any more); showing the first page.")
+            elif key == "after":
+                after = cursor
+            else:
+                before = cursor
+            break
+        page = keyset_page(rows_qs, column, descending=descending, after=after, before=before)
+        if not page.rows and (after or before):
+            notes.append("There are no rows past that point; showing the last rows.")
+            page = keyset_page(rows_qs, column, descending=descending, from_end=True)
+        rows = page.rows
+        view.next_url_params = link(after=str(page.next)) if page.next else None
+        view.previous_url_params = link(before=str(page.previous)) if page.previous else None
+        view.first_url_params = link() if (after or before or page.past_end) else None
+    else:
+        sign = "-" if descending else ""
+        ordered = rows_qs.order_by(f"{sign}{column}", f"{sign}id")
+        paginator = Paginator(ordered, PER_PAGE)
+        raw = request.GET.get("page", "1") or "1"
+        try:
+            number = int(raw)
+        except ValueError:
+            notes.append(f"“{raw}” is not a page number; showing the first page.")
+            number = 1
+        if number > paginator.num_pages or number < 1:
+            notes.append(f"There is no page {number}; showing page {paginator.num_pages}.")
+            number = paginator.num_pages if number > 1 else 1
+        current = paginator.page(number)
+        rows = list(current.object_list)
+        view.page_number, view.num_pages = number, paginator.num_pages
+        view.next_url_params = link(page=str(number + 1)) if current.has_next() else None
+        view.previous_url_params = link(page=str(number - 1)) if current.has_previous() else None
+        view.first_url_params = link() if number > 1 else None
+
+    records = list(T.to_records(dt, (r[:-2] for r in rows), lambda f: signed_url(request, f)))
+    if not scope.people.identifiers and records:
+        deid = _deidentifier(scope, dt, records)
+        records = [deid.record(dt, r) for r in records]
+    view.table = table_class(records, people=scope.people, order_by=sort)
+    return view
+
+
+def _deidentifier(scope: Scope, dt: T.DataType, records: list[dict]) -> Deidentifier:
+    """Knows the people of the rooms on this page: those are the ones its free text and payloads
+    can name (loading a whole large experiment's people for fifty rows would cost more than
+    the page)."""
+    room_field = next(f.name for f in dt.fields if f.kind == T.ROOM)
+    rooms = {r[room_field] for r in records}
+    people = RoomParticipant.objects.filter(
+        room__experiment=scope.experiment, room__public_id__in=rooms
+    ).values_list(
+        "room__experiment__public_id",
+        "participant__public_id",
+        "participant__display_name",
+        "participant__email",
+        "participant__ip_address",
+    )
+    return Deidentifier(people)
+
+
+def _data_page(request: HttpRequest, scope: Scope, template: str) -> HttpResponse:
+    view = _records_view(request, scope)
+    context = {
+        **_page_context(request, scope, counts=True),
+        "view": view,
+        "dt": view.dt,
+        "table": view.table,
+        "filterset": view.filterset,
+        "notes": view.notes,
+        "region_url": request.path,
+    }
+    return render_region(request, template, "data_browser/_records.html", context)
+
+
+@login_required
+def experiment_data(request: HttpRequest, exp_id: str) -> HttpResponse:
+    return _data_page(request, experiment_scope(request, exp_id), "data_browser/data.html")
+
+
+@login_required
+def room_data(request: HttpRequest, exp_id: str, room_id: str) -> HttpResponse:
+    return _data_page(request, room_scope(request, exp_id, room_id), "data_browser/data.html")
+
+
+@login_required
+def participant(request: HttpRequest, exp_id: str, room_id: str, ref: str) -> HttpResponse:
+    scope = participant_scope(request, exp_id, room_id, ref)
+    return _data_page(request, scope, "data_browser/participant.html")
+
+
+# Lazy panels: data quality and plots.
+
+
+def _quality_report(request: HttpRequest, scope: Scope) -> quality.Report:
+    user = request.user
+    rps = access.room_participants(user).filter(room__experiment=scope.experiment)
+    if scope.room is not None:
+        rps = rps.filter(room=scope.room)
+    if scope.rp is not None:
+        rps = rps.filter(pk=scope.rp.pk)
+    participant = access.participant_of(user)
+    key = quality.cache_key(
+        scope.level,
+        (scope.rp or scope.room or scope.experiment).pk,
+        member=access.membership(user, scope.experiment) is not None,
+        participant_pk=participant.pk if participant else None,
+    )
+    return quality.report(
+        lambda dt: scope.records(user, dt),
+        rps,
+        video=scope.experiment.has_video_chat,
+        multi=scope.experiment.is_multi_participant and scope.level != "participant",
+        cache_key=key,
+    )
+
+
+def _panel(request: HttpRequest, scope: Scope, panel: str, context: dict) -> HttpResponse:
+    context = {
+        **_page_context(request, scope, counts=False),
+        **context,
+        "panel_template": f"data_browser/_{panel}.html",
+        "plots_url": scope.panel_url("plots") if scope.level != "experiment" else None,
+    }
+    return render_region(
+        request, "data_browser/panel_page.html", f"data_browser/_{panel}.html", context
+    )
+
+
+def _quality(request: HttpRequest, scope: Scope) -> HttpResponse:
+    report = _quality_report(request, scope)
+    data_url = scope.url(data=scope.level != "participant")
+    warnings = [
+        (t, issue, n, f"{data_url}?tab={t.key}&issue={issue}", quality.ISSUE_LABELS[issue])
+        for t, issue, n in report.warnings
+    ]
+    return _panel(
+        request,
+        scope,
+        "quality",
+        {"report": report, "warnings": warnings, "tab_url": data_url},
+    )
+
+
+def _label_for(scope: Scope):
+    labels = {
+        rp.participant_id: scope.people.label(scope.people.ref(rp.participant.public_id))
+        for rp in RoomParticipant.objects.filter(room=scope.room).select_related("participant")
+    }
+    return lambda pk: labels.get(pk, "unknown")
+
+
+def _plots(request: HttpRequest, scope: Scope) -> HttpResponse:
+    user = request.user
+    found = plots.all_plots(
+        scope.records(user, T.CONTINUOUS_RATINGS),
+        scope.records(user, T.SYNC),
+        _label_for(scope),
+    )
+    wanted = request.GET.get("plot")
+    shown = [p for p in found if p.slug == wanted] if wanted else found
+    notes = [] if shown or not wanted else [f"There is no plot “{wanted}”; showing all plots."]
+    return _panel(
+        request,
+        scope,
+        "plots",
+        {"plots": shown or found, "single": bool(wanted and shown), "notes": notes},
+    )
+
+
+@login_required
+def experiment_quality(request: HttpRequest, exp_id: str) -> HttpResponse:
+    return _quality(request, experiment_scope(request, exp_id))
+
+
+@login_required
+def room_quality(request: HttpRequest, exp_id: str, room_id: str) -> HttpResponse:
+    return _quality(request, room_scope(request, exp_id, room_id))
+
+
+@login_required
+def participant_quality(request: HttpRequest, exp_id: str, room_id: str, ref: str) -> HttpResponse:
+    return _quality(request, participant_scope(request, exp_id, room_id, ref))
+
+
+@login_required
+def room_plots(request: HttpRequest, exp_id: str, room_id: str) -> HttpResponse:
+    return _plots(request, room_scope(request, exp_id, room_id))
+
+
+@login_required
+def participant_plots(request: HttpRequest, exp_id: str, room_id: str, ref: str) -> HttpResponse:
+    return _plots(request, participant_scope(request, exp_id, room_id, ref))
