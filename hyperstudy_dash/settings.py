@@ -250,6 +250,14 @@ DEMO_PASSWORD = env_str("DEMO_PASSWORD", "hyperstudy-demo")
 AGGREGATE_MIN_GROUP = env_int("AGGREGATE_MIN_GROUP", 3)
 EXPORT_RETENTION_HOURS = env_int("EXPORT_RETENTION_HOURS", 72)
 
+# REST API v3 (data_browser/api): key hashing secret, page sizes, body size and rate limits.
+API_KEY_SECRET = env_str("API_KEY_SECRET")  # empty: derived from DJANGO_SECRET_KEY
+API_MAX_LIMIT = env_int("API_MAX_LIMIT", 10000)
+API_INGEST_MAX_BYTES = env_int("API_INGEST_MAX_BYTES", 20 * 1024 * 1024)
+API_RATE_LIMIT_PER_KEY = env_int("API_RATE_LIMIT_PER_KEY", 600)  # requests per minute
+API_RATE_LIMIT_PER_ADDRESS = env_int("API_RATE_LIMIT_PER_ADDRESS", 1200)
+API_RATE_LIMIT_FAILED_AUTH = env_int("API_RATE_LIMIT_FAILED_AUTH", 20)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

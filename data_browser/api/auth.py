@@ -1,0 +1,77 @@
+"""The ``X-API-Key`` header: rate limits, key check, last-used stamp and daily usage audit.
+
+API access is audited once per key and day rather than per request (the
+audit log is append-only and hash-chained, so it must not grow with traffic):
+requests are counted in the cache, and the first request of a day writes one
+``api.access`` entry that also carries the request count of the key's
+previous active day.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.core.cache import cache
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja.security import APIKeyHeader
+
+from data_browser import access, audit
+from data_browser.models import ApiKey
+
+from . import keys, ratelimit
+
+USAGE_TTL = int(timedelta(days=40).total_seconds())
+
+
+def client_address(request: HttpRequest) -> str:
+    return audit.client_ip(request) or "unknown"
+
+
+def note_use(key: ApiKey, request: HttpRequest) -> None:
+    day = timezone.now().date().isoformat()
+    counter = f"api:use:{key.pk}:{day}"
+    try:
+        cache.incr(counter)
+        return
+    except ValueError:
+        if not cache.add(counter, 1, USAGE_TTL):
+            cache.incr(counter)
+            return
+    last_day = cache.get(f"api:lastday:{key.pk}")
+    previous = None
+    if last_day and last_day != day:
+        previous = {"day": last_day, "requests": cache.get(f"api:use:{key.pk}:{last_day}")}
+    cache.set(f"api:lastday:{key.pk}", day, USAGE_TTL)
+    profile = access.profile(key.user)
+    audit.record(
+        "api.access",
+        actor=key.user,
+        request=request,
+        lab=profile.lab if profile else None,
+        scope=f"key {key.prefix}…{key.last_four}",
+        details={"key": key.prefix, "day": day, "previous_day": previous},
+    )
+
+
+def usage_today(key: ApiKey) -> int:
+    return int(cache.get(f"api:use:{key.pk}:{timezone.now().date().isoformat()}") or 0)
+
+
+class ApiKeyAuth(APIKeyHeader):
+    """Authenticates ``X-API-Key``; ``request.auth`` is the ApiKey, ``request.user`` its owner."""
+
+    param_name = "X-API-Key"
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> ApiKey | None:
+        address = client_address(request)
+        ratelimit.check_address_not_blocked(address)
+        api_key = keys.authenticate(key)
+        if api_key is None:
+            ratelimit.note_failed_auth(address)
+            return None
+        ratelimit.check_request(address, api_key.pk)
+        request.user = api_key.user
+        keys.mark_used(api_key)
+        note_use(api_key, request)
+        return api_key

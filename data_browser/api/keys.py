@@ -1,0 +1,198 @@
+"""API keys: how they are made, stored, checked, listed and revoked.
+
+A key is ``hst_live_`` followed by 40 random letters and digits. Only its
+first 8 random characters (the lookup prefix), its last four and an HMAC of
+the whole key under a server secret are stored, so a copy of the database
+yields no usable key; the check compares hashes in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import string
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest
+from django.utils import timezone
+
+from data_browser import access, audit
+from data_browser import datatypes as T
+from data_browser.models import ApiKey, Experiment
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+KEY_PREFIX = "hst_live_"
+_ALPHABET = string.ascii_letters + string.digits
+_LOOKUP_LEN = 8
+_SECRET_LEN = 32
+KEY_LENGTH = len(KEY_PREFIX) + _LOOKUP_LEN + _SECRET_LEN
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class InvalidKeyRequest(ValueError):
+    """A key cannot be made as asked (unknown scope, bad expiry, foreign experiment)."""
+
+
+def _secret() -> bytes:
+    configured = settings.API_KEY_SECRET or settings.SECRET_KEY
+    return hashlib.sha256(b"hyperstudy.api-key:" + configured.encode()).digest()
+
+
+def key_hash(raw: str) -> str:
+    return hmac.new(_secret(), raw.encode(), hashlib.sha256).hexdigest()
+
+
+def _random(n: int) -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(n))
+
+
+def lookup_prefix(raw: str) -> str | None:
+    """The stored prefix of a well-formed key, or None for anything else."""
+    if len(raw) != KEY_LENGTH or not raw.startswith(KEY_PREFIX):
+        return None
+    body = raw[len(KEY_PREFIX) :]
+    if not all(c in _ALPHABET for c in body):
+        return None
+    return raw[: len(KEY_PREFIX) + _LOOKUP_LEN]
+
+
+def check_scopes(scopes: Iterable[str]) -> list[str]:
+    chosen = list(dict.fromkeys(scopes))
+    unknown = [s for s in chosen if s not in T.ALL_SCOPES]
+    if unknown:
+        raise InvalidKeyRequest(
+            f"unknown scope {', '.join(unknown)}; choose from {', '.join(T.ALL_SCOPES)}"
+        )
+    if not chosen:
+        raise InvalidKeyRequest("choose at least one scope")
+    return chosen
+
+
+def create_key(
+    user: AbstractBaseUser,
+    *,
+    name: str,
+    scopes: Iterable[str],
+    expires_at: datetime | None = None,
+    experiments: Iterable[Experiment] = (),
+    request: HttpRequest | None = None,
+) -> tuple[ApiKey, str]:
+    """Make a key for ``user``; the raw key is returned here and never again."""
+    chosen = check_scopes(scopes)
+    if expires_at is not None and expires_at <= timezone.now():
+        raise InvalidKeyRequest("the expiry must be in the future")
+    restricted = list(experiments)
+    allowed = set(access.experiments(user).values_list("pk", flat=True))
+    if any(e.pk not in allowed for e in restricted):
+        raise InvalidKeyRequest("a key can only be restricted to experiments you are a member of")
+    while True:
+        raw = KEY_PREFIX + _random(_LOOKUP_LEN + _SECRET_LEN)
+        prefix = lookup_prefix(raw)
+        if not ApiKey.objects.filter(prefix=prefix).exists():
+            break
+    key = ApiKey.objects.create(
+        user=user,
+        name=name.strip() or "API key",
+        prefix=prefix,
+        last_four=raw[-4:],
+        key_hash=key_hash(raw),
+        scopes=chosen,
+        expires_at=expires_at,
+    )
+    if restricted:
+        key.experiments.set(restricted)
+    profile = access.profile(user)
+    audit.record(
+        "api_key.created",
+        actor=user,
+        request=request,
+        lab=profile.lab if profile else None,
+        scope=f"key {key.prefix}…{key.last_four}",
+        details={
+            "key": key.prefix,
+            "name": key.name,
+            "scopes": chosen,
+            "expires_at": T.iso(expires_at),
+            "experiments": [e.public_id for e in restricted],
+        },
+    )
+    return key, raw
+
+
+def authenticate(raw: str | None) -> ApiKey | None:
+    """The active key ``raw`` names, or None: unknown, malformed, wrong, expired and revoked
+    keys are all simply None so that callers cannot tell them apart."""
+    prefix = lookup_prefix(raw or "")
+    candidate = (
+        ApiKey.objects.select_related("user", "user__profile").filter(prefix=prefix).first()
+        if prefix
+        else None
+    )
+    expected = candidate.key_hash if candidate is not None else key_hash("")
+    matches = hmac.compare_digest(expected, key_hash(raw or ""))
+    if candidate is None or not matches or not candidate.is_active:
+        return None
+    if not candidate.user.is_active:
+        return None
+    return candidate
+
+
+def mark_used(key: ApiKey) -> None:
+    """Write ``last_used_at`` at most once a minute, whatever the request rate."""
+    now = timezone.now()
+    if key.last_used_at is not None and now - key.last_used_at < LAST_USED_RESOLUTION:
+        return
+    ApiKey.objects.filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION), pk=key.pk
+    ).update(last_used_at=now)
+    key.last_used_at = now
+
+
+def visible_keys(user: AbstractBaseUser) -> QuerySet:
+    """A user's own keys; a lab admin also sees every key of the lab's users."""
+    qs = ApiKey.objects.select_related("user").prefetch_related("experiments")
+    q = Q(user=user)
+    if access.is_lab_admin(user):
+        q |= Q(user__profile__lab_id=access.profile(user).lab_id)
+    return qs.filter(q)
+
+
+def get_key(user: AbstractBaseUser, pk: int) -> ApiKey:
+    try:
+        return visible_keys(user).get(pk=pk)
+    except ApiKey.DoesNotExist:
+        raise Http404("No such API key") from None
+
+
+def revoke_key(key: ApiKey, by: AbstractBaseUser, request: HttpRequest | None = None) -> bool:
+    """Revoke at once; False when it already was."""
+    if key.revoked_at is not None:
+        return False
+    key.revoked_at = timezone.now()
+    key.revoked_by = by
+    key.save(update_fields=["revoked_at", "revoked_by"])
+    owner_profile = access.profile(key.user)
+    audit.record(
+        "api_key.revoked",
+        actor=by,
+        request=request,
+        lab=owner_profile.lab if owner_profile else None,
+        scope=f"key {key.prefix}…{key.last_four}",
+        details={"key": key.prefix, "name": key.name, "owner": key.user.get_username()},
+    )
+    return True
+
+
+def status(key: ApiKey) -> str:
+    if key.revoked_at is not None:
+        return "revoked"
+    if key.expires_at is not None and key.expires_at <= timezone.now():
+        return "expired"
+    return "active"

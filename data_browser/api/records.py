@@ -1,0 +1,309 @@
+"""Reading records for the API: scope resolution, filters, offset and keyset pages, identity.
+
+Every query starts from ``data_browser.access`` with the request's key, so a
+key's power is its scopes intersected with its owner's memberships *now*.
+Users who do not see identifiers in an experiment (anyone below the full
+export right) get the codes the de-identified exports use; they address a
+participant by that code, and a raw participant id is a 404 for them, so the
+API cannot be used to confirm who took part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core import signing
+from django.db.models import Min, Q, QuerySet
+from django.http import Http404, HttpRequest
+
+from data_browser import access, media
+from data_browser import datatypes as T
+from data_browser.identity import Deidentifier, deidentifier_for, participant_code
+from data_browser.models import ApiKey, Experiment, Room
+
+from .errors import ApiError, bad_parameter
+
+SCOPES = ("experiment", "room", "participant")
+ORDERS = ("asc", "desc")
+FORMATS = ("json", "csv")
+DEFAULT_LIMIT = 1000
+DEFAULT_SORT = "timestamp"
+DEFAULT_ORDER = "asc"
+STREAM_CHUNK = 5000
+_CURSOR_SALT = "hyperstudy.api-cursor"
+CODE_PREFIX = "anon_"
+
+
+@dataclass
+class Params:
+    """The query string, after type validation by the schema."""
+
+    room_id: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    limit: int | None = None
+    offset: int = 0
+    sort: str | None = None
+    order: str | None = None
+    format: str = "json"
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    sort: str
+    order: str
+    value: Any
+    pk: int
+    position: int  # records before the cursor, so that nextOffset stays meaningful
+
+
+@dataclass
+class Selection:
+    """The records of one scope that one request may read, before paging."""
+
+    dt: T.DataType
+    queryset: QuerySet
+    sort: str
+    order: str
+    started_at: datetime | None
+    query: dict[str, Any]
+    cursor: Cursor | None = None
+    deidentify: set[str] = field(default_factory=set)  # experiment public ids
+    deidentifier: Deidentifier | None = None
+
+    @property
+    def ordering(self) -> list[str]:
+        return [self.sort, "pk"] if self.order == "asc" else [f"-{self.sort}", "-pk"]
+
+
+def encode_cursor(sort: str, order: str, value: Any, pk: int, position: int) -> str:
+    if isinstance(value, datetime):
+        value = value.astimezone(UTC).isoformat()
+    return signing.dumps([sort, order, value, pk, position], salt=_CURSOR_SALT, compress=False)
+
+
+def decode_cursor(token: str) -> Cursor:
+    try:
+        sort, order, value, pk, position = signing.loads(token, salt=_CURSOR_SALT)
+        if sort not in T.SORT_FIELDS or order not in ORDERS:
+            raise ValueError
+        if not isinstance(pk, int) or not isinstance(position, int):
+            raise ValueError
+        if sort == "timestamp":
+            value = datetime.fromisoformat(value)
+        elif not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError
+    except (signing.BadSignature, ValueError, TypeError):
+        raise bad_parameter(
+            "cursor", "is not a cursor this API issued (use metadata.pagination.nextCursor)"
+        ) from None
+    return Cursor(sort, order, value, pk, position)
+
+
+def _utc(name: str, value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise bad_parameter(name, "is out of the supported date range") from None
+
+
+class _Rights:
+    """Identifier visibility per experiment, looked up once per request."""
+
+    def __init__(self, user: Any) -> None:
+        self.user = user
+        self._cache: dict[int, bool] = {}
+
+    def sees_identifiers(self, experiment: Experiment) -> bool:
+        if experiment.pk not in self._cache:
+            self._cache[experiment.pk] = access.sees_identifiers(self.user, experiment)
+        return self._cache[experiment.pk]
+
+
+def _participant_scope(
+    user: Any, key: ApiKey, scope_id: str, room: Room | None, rights: _Rights
+) -> tuple[int, list[Experiment]]:
+    """The participant (pk) and the experiments whose records about them this request may read."""
+    rps = access.room_participants(user, key=key)
+    if room is not None:
+        rps = rps.filter(room=room)
+    if scope_id.startswith(CODE_PREFIX):
+        seen: dict[tuple[int, int], None] = {}
+        for pid, public_id, exp_pk, exp_public in rps.values_list(
+            "participant_id",
+            "participant__public_id",
+            "room__experiment_id",
+            "room__experiment__public_id",
+        ).distinct():
+            if (pid, exp_pk) in seen:
+                continue
+            seen[(pid, exp_pk)] = None
+            if participant_code(exp_public, public_id) == scope_id:
+                return pid, [Experiment.objects.get(pk=exp_pk)]
+        raise Http404("No such participant")
+    matches = list(
+        rps.filter(participant__public_id=scope_id)
+        .values_list("participant_id", "room__experiment_id")
+        .distinct()
+    )
+    if not matches:
+        raise Http404("No such participant")
+    exps = Experiment.objects.filter(pk__in={e for _, e in matches})
+    readable = [e for e in exps if rights.sees_identifiers(e)]
+    if not readable:
+        raise Http404("No such participant")
+    return matches[0][0], readable
+
+
+def select(
+    user: Any, key: ApiKey, dt: T.DataType, scope: str, scope_id: str, params: Params
+) -> Selection:
+    """Resolve the scope (404 when it is unknown or out of reach) and apply the filters."""
+    if not access.key_allows(key, dt.scope):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"This API key lacks the scope {dt.scope} needed to read {dt.api_name}.",
+            {"requiredScope": dt.scope},
+        )
+    sort = params.sort
+    order = params.order
+    cursor = None
+    if params.cursor:
+        cursor = decode_cursor(params.cursor)
+        if sort not in (None, cursor.sort) or order not in (None, cursor.order):
+            raise bad_parameter("cursor", f"was issued for sort={cursor.sort}&order={cursor.order}")
+        if params.offset:
+            raise bad_parameter("offset", "cannot be combined with cursor")
+        sort, order = cursor.sort, cursor.order
+    sort = sort or DEFAULT_SORT
+    order = order or DEFAULT_ORDER
+
+    rights = _Rights(user)
+    qs = access.records(user, dt, key=key)
+    room = None
+    query: dict[str, Any] = {}
+    if params.room_id is not None:
+        room = access.get_room(user, params.room_id, key=key)
+    if scope == "experiment":
+        experiment = access.get_experiment(user, scope_id, key=key)
+        if room is not None and room.experiment_id != experiment.pk:
+            raise Http404("No such room in this experiment")
+        experiments = [experiment]
+        qs = qs.filter(experiment=experiment)
+        starts = Room.objects.filter(experiment=experiment)
+    elif scope == "room":
+        scoped_room = access.get_room(user, scope_id, key=key)
+        if room is not None and room.pk != scoped_room.pk:
+            raise bad_parameter("roomId", "differs from the room in the path")
+        room = scoped_room
+        experiments = [room.experiment]
+        qs = qs.filter(room=room)
+        starts = Room.objects.filter(pk=room.pk)
+    elif scope == "participant":
+        participant_pk, experiments = _participant_scope(user, key, scope_id, room, rights)
+        qs = qs.filter(participant_id=participant_pk, experiment__in=experiments)
+        starts = Room.objects.filter(
+            experiment__in=experiments, room_participants__participant_id=participant_pk
+        )
+    else:  # pragma: no cover - the path schema only lets the three scopes through
+        raise bad_parameter("scope", f"must be one of {', '.join(SCOPES)}")
+    if room is not None:
+        qs = qs.filter(room=room)
+        starts = starts.filter(pk=room.pk)
+        query["roomId"] = room.public_id
+
+    start = _utc("startTime", params.start)
+    end = _utc("endTime", params.end)
+    if start is not None:
+        qs = qs.filter(timestamp__gte=start)
+        query["startTime"] = T.iso(start)
+    if end is not None:
+        qs = qs.filter(timestamp__lt=end)
+        query["endTime"] = T.iso(end)
+    started_at = room.started_at if room is not None else starts.aggregate(m=Min("started_at"))["m"]
+    selection = Selection(
+        dt=dt,
+        queryset=qs,
+        sort=sort,
+        order=order,
+        started_at=started_at,
+        query=query,
+        cursor=cursor,
+    )
+    hidden = [e for e in experiments if not rights.sees_identifiers(e)]
+    if hidden:
+        selection.deidentify = {e.public_id for e in hidden}
+        selection.deidentifier = deidentifier_for(e.pk for e in hidden)
+    return selection
+
+
+def _keyset(sel: Selection, cursor: Cursor) -> QuerySet:
+    col = sel.sort
+    if sel.order == "asc":
+        after = Q(**{f"{col}__gt": cursor.value}) | Q(**{col: cursor.value, "pk__gt": cursor.pk})
+        return sel.queryset.filter(**{f"{col}__gte": cursor.value}).filter(after)
+    before = Q(**{f"{col}__lt": cursor.value}) | Q(**{col: cursor.value, "pk__lt": cursor.pk})
+    return sel.queryset.filter(**{f"{col}__lte": cursor.value}).filter(before)
+
+
+@dataclass
+class Page:
+    rows: list[Sequence[Any]]  # values of dt.columns
+    has_more: bool
+    next_cursor: str | None
+    position: int  # records before this page
+
+
+def fetch(sel: Selection, limit: int, offset: int = 0) -> Page:
+    """One page, found by offset or (cheaply, at any depth) by the selection's keyset cursor."""
+    cursor = sel.cursor
+    qs = _keyset(sel, cursor) if cursor is not None else sel.queryset
+    qs = qs.order_by(*sel.ordering).values_list(*sel.dt.columns, "pk", sel.sort)
+    start = 0 if cursor is not None else offset
+    rows = list(qs[start : start + limit + 1])
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    position = cursor.position if cursor is not None else offset
+    next_cursor = None
+    if has_more and rows:
+        last = rows[-1]
+        next_cursor = encode_cursor(sel.sort, sel.order, last[-1], last[-2], position + len(rows))
+    return Page([r[:-2] for r in rows], has_more, next_cursor, position)
+
+
+def iter_rows(sel: Selection, offset: int = 0) -> Iterator:
+    """Every row of the selection from the given position on, in keyset chunks (constant
+    memory, no long-lived server-side cursor)."""
+    qs_base = sel.queryset
+    cursor = sel.cursor
+    first = True
+    while True:
+        qs = _keyset(sel, cursor) if cursor is not None else qs_base
+        qs = qs.order_by(*sel.ordering).values_list(*sel.dt.columns, "pk", sel.sort)
+        start = offset if first else 0
+        rows = list(qs[start : start + STREAM_CHUNK])
+        first = False
+        for r in rows:
+            yield r[:-2]
+        if len(rows) < STREAM_CHUNK:
+            return
+        last = rows[-1]
+        cursor = Cursor(sel.sort, sel.order, last[-1], last[-2], 0)
+
+
+def to_api(sel: Selection, rows: Iterator | list, request: HttpRequest) -> Iterator[dict]:
+    """API records, with signed media links, de-identified where the user sees no identifiers."""
+    records = T.to_records(sel.dt, rows, lambda name: media.signed_url(request, name))
+    deid = sel.deidentifier
+    if deid is None:
+        return records
+    hidden = sel.deidentify
+    dt = sel.dt
+    return (deid.record(dt, r) if r.get("experimentId") in hidden else r for r in records)

@@ -1,0 +1,132 @@
+"""Schemas of the API, for validation of parameters and for the OpenAPI document.
+
+Record schemas are generated from ``data_browser.datatypes`` (never listed
+again here). Responses on the hot path are not validated against them: the
+records are built by ``datatypes.to_records`` and serialised with orjson.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from django.conf import settings
+from ninja import Field, Schema
+from pydantic import ConfigDict, create_model
+
+from data_browser import datatypes as T
+
+from .records import DEFAULT_LIMIT
+
+MAX_OFFSET = 2**62
+
+_KIND_TYPES: dict[str, Any] = {
+    T.ID: str,
+    T.EXPERIMENT: str,
+    T.ROOM: str,
+    T.PARTICIPANT: str,
+    T.NAME: str,
+    T.URL: str,
+    T.STR: str,
+    T.TEXT: str,
+    T.INT: int,
+    T.FLOAT: float,
+    T.DATETIME: datetime,
+    T.JSON: Any,
+    T.PARTICIPANT_LIST: list[str],
+}
+
+
+def _description(f: T.Field) -> str:
+    return f"{f.meaning}" + (f" ({f.unit})" if f.unit else "")
+
+
+def record_schema(dt: T.DataType) -> type[Schema]:
+    fields: dict[str, Any] = {
+        f.name: (_KIND_TYPES[f.kind] | None, Field(None, description=_description(f)))
+        for f in dt.fields
+    }
+    name = "".join(p.capitalize() for p in dt.file_stem.split("_")) + "Record"
+    return create_model(name, __base__=Schema, **fields)
+
+
+RECORD_SCHEMAS = {dt.key: record_schema(dt) for dt in T.DATA_TYPES}
+
+
+class Processing(Schema):
+    experimentStartedAt: datetime | None = Field(
+        None,
+        description="Onset 0: the room's start (room and participant-in-room scopes); the "
+        "earliest room start of the scope otherwise",
+    )
+    processingTimeMs: int
+    enriched: bool = Field(description="Events carry componentType and content")
+    version: str
+
+
+class Pagination(Schema):
+    total: int = Field(description="Records matching the scope and filters")
+    returned: int
+    hasMore: bool
+    nextOffset: int | None = Field(description="offset of the next page, null on the last")
+    nextCursor: str | None = Field(
+        None,
+        description="Beyond the reference: opaque keyset cursor of the next page (pass as "
+        "`cursor`); deep pages cost the same as the first. Null on the last page.",
+    )
+
+
+class Metadata(Schema):
+    dataType: str
+    scope: Literal["experiment", "room", "participant"]
+    scopeId: str
+    timestamp: datetime
+    query: dict[str, Any]
+    processing: Processing
+    pagination: Pagination
+
+
+def page_schema(dt: T.DataType) -> type[Schema]:
+    name = RECORD_SCHEMAS[dt.key].__name__.replace("Record", "Page")
+    return create_model(
+        name, __base__=Schema, data=(list[RECORD_SCHEMAS[dt.key]], ...), metadata=(Metadata, ...)
+    )
+
+
+PAGE_SCHEMAS = {dt.key: page_schema(dt) for dt in T.DATA_TYPES}
+
+
+class Error(Schema):
+    error: str = Field(description="Machine-readable code")
+    message: str = Field(description="What is wrong, for a person")
+
+
+class DataParams(Schema):
+    """Absent parameters stay None (typed without ``| None`` so the spec shows plain types)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    roomId: str = Field(
+        None,
+        description="Participant scope: only this room. Experiment scope: only this room of the "
+        "experiment. Room scope: must equal the room in the path.",
+    )
+    startTime: datetime = Field(
+        None, description="ISO 8601; records at or after this time (no zone: UTC)"
+    )
+    endTime: datetime = Field(None, description="ISO 8601; records before this time (no zone: UTC)")
+    limit: int = Field(
+        None,
+        ge=1,
+        le=settings.API_MAX_LIMIT,
+        description=f"Max records (default {DEFAULT_LIMIT}, max {settings.API_MAX_LIMIT}). "
+        "With format=csv and no limit, every record of the scope is streamed.",
+    )
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Skip records for pagination")
+    sort: Literal["timestamp", "onset"] = Field(None, description="Sort field (default timestamp)")
+    order: Literal["asc", "desc"] = Field(None, description="Sort order (default asc)")
+    format: Literal["json", "csv"] = Field("json", description="Response format")
+    cursor: str = Field(
+        None,
+        description="Opaque keyset cursor from metadata.pagination.nextCursor (instead of offset)",
+    )

@@ -1,0 +1,177 @@
+"""The REST API v3 (django-ninja): data endpoints; writes live in ``writes``.
+
+django-ninja gives routing, parameter validation and the OpenAPI document;
+the data responses bypass its response validation: records come from
+``datatypes.to_records`` and are serialised with orjson in one call (see
+README, "REST API": measured against the benchmark).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Literal
+
+import orjson
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.utils import timezone
+from ninja import NinjaAPI, Query
+
+from data_browser import csvcells
+from data_browser import datatypes as T
+
+from . import errors, records
+from .auth import ApiKeyAuth
+from .schemas import PAGE_SCHEMAS, DataParams, Error
+
+VERSION = "3.0.0"
+ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 429: Error}
+
+api = NinjaAPI(
+    title="HyperStudy Data API",
+    version=VERSION,
+    description=(
+        "Read experiment data by experiment, room or participant, ingest records and run "
+        "exports. Authenticate with the `X-API-Key` header (create keys on the API Keys page). "
+        "Errors are JSON `{error, message}`; 401 is the same for every bad key; 429 carries "
+        "Retry-After."
+    ),
+    urls_namespace="api_v3",
+    docs_url=None,
+    openapi_url="/openapi.json",
+    auth=ApiKeyAuth(),
+)
+errors.install(api)
+
+Scope = Literal["experiment", "room", "participant"]
+
+
+def _params(p: DataParams) -> records.Params:
+    return records.Params(
+        room_id=p.roomId,
+        start=p.startTime,
+        end=p.endTime,
+        limit=p.limit,
+        offset=p.offset,
+        sort=p.sort,
+        order=p.order,
+        format=p.format,
+        cursor=p.cursor,
+    )
+
+
+def _csv(request: HttpRequest, sel: records.Selection, params: records.Params, name: str):
+    """Without an explicit limit a CSV holds every record of the scope (streamed)."""
+    headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
+    if params.limit is None:
+        rows = records.iter_rows(sel, params.offset)
+    else:
+        page = records.fetch(sel, params.limit, params.offset)
+        rows = page.rows
+        if page.next_cursor:
+            headers["X-Next-Cursor"] = page.next_cursor
+    return StreamingHttpResponse(
+        csvcells.stream(sel.dt, records.to_api(sel, rows, request)),
+        content_type="text/csv; charset=utf-8",
+        headers=headers,
+    )
+
+
+def read(
+    request: HttpRequest, dt: T.DataType, scope: str, scope_id: str, p: DataParams
+) -> HttpResponse:
+    started = time.perf_counter()
+    params = _params(p)
+    sel = records.select(request.user, request.auth, dt, scope, scope_id, params)
+    if params.format == "csv":
+        return _csv(request, sel, params, f"{dt.file_stem}_{scope}_{scope_id}")
+    limit = params.limit or records.DEFAULT_LIMIT
+    page = records.fetch(sel, limit, params.offset)
+    total = sel.queryset.count()
+    data = list(records.to_api(sel, page.rows, request))
+    query = {
+        **({"roomId": sel.query["roomId"]} if "roomId" in sel.query else {}),
+        "limit": limit,
+        "offset": page.position,
+        "sort": sel.sort,
+        "order": sel.order,
+        **{k: v for k, v in sel.query.items() if k != "roomId"},
+    }
+    if params.cursor:
+        query["cursor"] = params.cursor
+    body = {
+        "data": data,
+        "metadata": {
+            "dataType": dt.api_name,
+            "scope": scope,
+            "scopeId": scope_id,
+            "timestamp": T.iso(timezone.now()),
+            "query": query,
+            "processing": {
+                "experimentStartedAt": T.iso(sel.started_at),
+                "processingTimeMs": round((time.perf_counter() - started) * 1000),
+                "enriched": True,
+                "version": VERSION,
+            },
+            "pagination": {
+                "total": total,
+                "returned": len(data),
+                "hasMore": page.has_more,
+                "nextOffset": page.position + len(data) if page.has_more else None,
+                "nextCursor": page.next_cursor,
+            },
+        },
+    }
+    return HttpResponse(orjson.dumps(body), content_type="application/json")
+
+
+def _data_view(dt: T.DataType) -> Callable:
+    def view(request: HttpRequest, scope: Scope, scopeId: str, params: Query[DataParams]):
+        return read(request, dt, scope, scopeId, params)
+
+    view.__name__ = f"get_{dt.file_stem}"
+    return view
+
+
+_CSV_200 = {
+    "responses": {
+        200: {
+            "content": {
+                "text/csv": {
+                    "schema": {"type": "string"},
+                    "example": "header = the record's field names; one row per record",
+                }
+            }
+        }
+    }
+}
+
+for _dt in T.DATA_TYPES:
+    api.default_router.add_api_operation(
+        f"/data/{_dt.api_name}/{{scope}}/{{scopeId}}",
+        ["GET"],
+        _data_view(_dt),
+        response={200: PAGE_SCHEMAS[_dt.key], **ERRORS},
+        operation_id=f"get_{_dt.file_stem}",
+        summary=f"{_dt.label} of an experiment, room or participant",
+        description=(
+            f"{_dt.description} Requires the scope `{_dt.scope}`. `scopeId` is an experiment "
+            "id, a room id, or a participant id (or, for users who see codes instead of "
+            "identifiers, the participant's code `anon_…`). `format=csv` returns text/csv with "
+            "the same columns as the export CSV; without `limit` it holds every record."
+        ),
+        tags=["data"],
+        openapi_extra=_CSV_200,
+    )
+
+
+@api.get("/data/{path:rest}", include_in_schema=False)
+def unknown_data_type(request: HttpRequest, rest: str) -> HttpResponse:
+    parts = rest.strip("/").split("/")
+    name = "/".join(parts[:-2]) if len(parts) > 2 else rest
+    raise errors.bad_parameter(
+        "dataType",
+        f"unknown data type {name!r} or malformed path; use /api/v3/data/{{dataType}}/"
+        f"{{scope}}/{{scopeId}} with dataType one of "
+        f"{', '.join(dt.api_name for dt in T.DATA_TYPES)}",
+    )

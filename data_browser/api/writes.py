@@ -1,0 +1,3 @@
+"""Write endpoints: ingest (and export jobs)."""
+
+from __future__ import annotations
