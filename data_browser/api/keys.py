@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from data_browser import access, audit
 from data_browser import datatypes as T
-from data_browser.models import ApiKey, Experiment
+from data_browser.models import ApiKey, Experiment, Membership
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -75,6 +75,13 @@ def check_scopes(scopes: Iterable[str]) -> list[str]:
     return chosen
 
 
+def may_have_keys(user: AbstractBaseUser) -> bool:
+    """Researchers and lab admins may; a participant account (with no membership) may not."""
+    if access.participant_of(user) is None:
+        return True
+    return access.is_lab_admin(user) or Membership.objects.filter(user=user).exists()
+
+
 def create_key(
     user: AbstractBaseUser,
     *,
@@ -86,6 +93,8 @@ def create_key(
 ) -> tuple[ApiKey, str]:
     """Make a key for ``user``; the raw key is returned here and never again."""
     chosen = check_scopes(scopes)
+    if not may_have_keys(user):
+        raise InvalidKeyRequest("participant accounts cannot have API keys")
     if expires_at is not None and expires_at <= timezone.now():
         raise InvalidKeyRequest("the expiry must be in the future")
     restricted = list(experiments)
