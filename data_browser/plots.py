@@ -121,7 +121,9 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
 
 
 def _fmt(v: float) -> str:
-    return f"{v:,.0f}" if abs(v) >= 100 or v == int(v) else f"{v:.2f}"
+    if abs(v) >= 100 or v == int(v):
+        return f"{v:,.0f}"
+    return f"{v:.2f}".rstrip("0").rstrip(".")
 
 
 def render_svg(plot: Plot) -> SafeString:

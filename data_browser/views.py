@@ -52,7 +52,7 @@ from .tables import (
     record_table,
 )
 
-COUNT_CAP = 10_000
+COUNT_CAP = 5_000
 LEVEL_TITLES = {"experiment": "Experiment", "room": "Room", "participant": "Participant"}
 
 
