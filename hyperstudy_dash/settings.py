@@ -240,6 +240,10 @@ CELERY_TASK_TIME_LIMIT = env_int("EXPORT_TIME_LIMIT", 3600) + 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE["exports-purge-expired"] = {
+    "task": "exports.tasks.purge_expired_exports",
+    "schedule": 15 * 60,
+}
 CELERY_TIMEZONE = "UTC"
 
 # Product settings.
@@ -249,6 +253,12 @@ SIGNED_URL_MAX_AGE = env_int("SIGNED_URL_MAX_AGE", 3600)
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "hyperstudy-demo")
 AGGREGATE_MIN_GROUP = env_int("AGGREGATE_MIN_GROUP", 3)
 EXPORT_RETENTION_HOURS = env_int("EXPORT_RETENTION_HOURS", 72)
+EXPORT_TIME_LIMIT = env_int("EXPORT_TIME_LIMIT", 3600)
+EXPORT_CHUNK_ROWS = env_int("EXPORT_CHUNK_ROWS", 20000)
+EXPORT_PIECE_ROWS = env_int("EXPORT_PIECE_ROWS", 250000)
+EXPORT_ZIP_LEVEL = env_int("EXPORT_ZIP_LEVEL", 6)
+EXPORT_MAX_ATTEMPTS = env_int("EXPORT_MAX_ATTEMPTS", 3)
+EXPORT_TEMP_DIR = env_str("EXPORT_TEMP_DIR", str(VAR_DIR / "export-tmp"))
 
 # REST API v3 (data_browser/api): key hashing secret, page sizes, body size and rate limits.
 API_KEY_SECRET = env_str("API_KEY_SECRET")  # empty: derived from DJANGO_SECRET_KEY

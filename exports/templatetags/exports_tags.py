@@ -3,8 +3,11 @@
 Contract (used by the browse templates):
     {% export_button level experiment room=room_public_id participant=participant_public_id
                      data_type=datatype_key label="Download" %}
-``level`` is "type", "participant", "room" or "experiment". Renders nothing for a user
-who may not export from ``experiment``.
+``level`` is "type", "participant", "room" or "experiment"; ``participant`` may be the public
+id or the code shown to users who do not see identifiers. Renders nothing for a user who may
+not export from ``experiment`` at that level (aggregate-only rights have nothing to offer for
+one participant). The button opens the export dialog in ``#modal`` with htmx and is a plain
+link to the same dialog page without JavaScript.
 """
 
 from __future__ import annotations
@@ -14,8 +17,6 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from data_browser import access
-
 register = template.Library()
 
 
@@ -23,12 +24,21 @@ register = template.Library()
 def export_button(
     context, level, experiment, room=None, participant=None, data_type=None, label="Download"
 ):
+    from exports.services import allowed_modes
+
     request = context.get("request")
-    if request is None or not access.allowed_anonymizations(request.user, experiment):
+    if request is None or not allowed_modes(request.user, experiment, level):
         return ""
     params = {"level": level, "experiment": experiment.public_id}
     for name, value in (("room", room), ("participant", participant), ("type", data_type)):
         if value:
             params[name] = value
-    url = reverse("exports:list") + "?" + urlencode(params)
-    return format_html('<a class="btn export-button" href="{}">{}</a>', url, label)
+    url = reverse("exports:new") + "?" + urlencode(params)
+    return format_html(
+        '<a class="btn export-button" href="{}" hx-get="{}" hx-target="#modal" '
+        'data-export-level="{}">{}</a>',
+        url,
+        url,
+        level,
+        label,
+    )

@@ -1,0 +1,308 @@
+"""What "remove identifiers" and "aggregate only" do to an export.
+
+Removal is ``data_browser.identity``'s Deidentifier (participant ids become
+keyed-HMAC codes; names, emails and IP addresses go, also inside text and
+JSON), plus room codes: a de-identified export names its room folders and
+room ids by codes as well, so that no file name or cell carries an id.
+
+Aggregation computes statistics across participants in the database; every
+group that covers fewer than ``settings.AGGREGATE_MIN_GROUP`` distinct
+participants is left out, so no row describes one person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Avg, Count, F, FloatField, Max, Min, QuerySet, StdDev, Sum
+from django.db.models.functions import Cast, Floor
+
+from data_browser import datatypes as T
+from data_browser.access import Anonymization
+from data_browser.identity import Deidentifier, deidentifier_for, participant_code
+
+from .models import SELF
+
+Record = dict[str, Any]
+Transform = Callable[[T.DataType, Record], Record]
+# Width of the time bins continuous ratings are averaged in.
+CONTINUOUS_BIN_MS = 1000
+
+
+def room_code(experiment_public_id: str, room_public_id: str) -> str:
+    """A room's code: the same keyed HMAC as participant codes, in a separate namespace."""
+    code = participant_code(experiment_public_id, f"room\x1f{room_public_id}")
+    return "room_" + code.removeprefix("anon_")
+
+
+def keep(dt: T.DataType, record: Record) -> Record:
+    return record
+
+
+class _OwnDataDeidentifier(Deidentifier):
+    """Keeps one participant's own id (their data request) and codes everyone else's."""
+
+    def __init__(self, people: Iterable, own_id: str) -> None:
+        super().__init__(p for p in people if p[1] != own_id)
+        self.own_id = own_id
+
+    def code(self, experiment_id: str, participant_id: str | None) -> str | None:
+        if participant_id == self.own_id:
+            return participant_id
+        return super().code(experiment_id, participant_id)
+
+
+def transform_for(
+    mode: str, experiment_id: int, own_participant_id: str | None = None
+) -> Transform:
+    """The per-record rewrite of a file mode (keep / remove / the participant's own copy)."""
+    if mode == Anonymization.KEEP:
+        return keep
+    if mode == SELF:
+        from data_browser.models import RoomParticipant
+
+        people = RoomParticipant.objects.filter(room__experiment_id=experiment_id).values_list(
+            "room__experiment__public_id",
+            "participant__public_id",
+            "participant__display_name",
+            "participant__email",
+            "participant__ip_address",
+        )
+        deid: Deidentifier = _OwnDataDeidentifier(people.distinct(), own_participant_id or "")
+        return deid.record
+    if mode == Anonymization.REMOVE:
+        deid = deidentifier_for([experiment_id])
+        room_fields = {
+            dt.key: [f.name for f in dt.fields if f.kind == T.ROOM] for dt in T.DATA_TYPES
+        }
+
+        def remove(dt: T.DataType, record: Record) -> Record:
+            out = deid.record(dt, record)
+            exp = record.get("experimentId") or ""
+            for name in room_fields[dt.key]:
+                if out.get(name):
+                    out[name] = room_code(exp, out[name])
+            return out
+
+        return remove
+    raise ValueError(f"no record transform for {mode!r}")
+
+
+# Aggregate only.
+
+
+@dataclass
+class Summary:
+    """One aggregate table: a file stem, its columns (name, meaning, unit) and its rows."""
+
+    stem: str
+    data_type: str
+    columns: list[tuple[str, str, str]]
+    rows: list[list[Any]] = field(default_factory=list)
+    suppressed: int = 0
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c[0] for c in self.columns]
+
+
+PARTICIPANTS = ("participants", "Distinct participants in the group", "")
+
+
+def _stats(prefix: str, meaning: str, unit: str = "") -> list[tuple[str, str, str]]:
+    return [
+        (f"{prefix}Mean", f"Mean of {meaning}", unit),
+        (f"{prefix}Sd", f"Sample standard deviation of {meaning}", unit),
+        (f"{prefix}Min", f"Smallest {meaning}", unit),
+        (f"{prefix}Max", f"Largest {meaning}", unit),
+    ]
+
+
+def _stat_aggregates(prefix: str, column: str) -> dict:
+    return {
+        f"{prefix}Mean": Avg(column),
+        f"{prefix}Sd": StdDev(column, sample=True),
+        f"{prefix}Min": Min(column),
+        f"{prefix}Max": Max(column),
+    }
+
+
+def _grouped(
+    qs: QuerySet,
+    group: dict[str, Any],
+    aggregates: dict[str, Any],
+    summary: Summary,
+    min_group: int,
+) -> Summary:
+    names = summary.column_names
+    fields = {f.name for f in qs.model._meta.get_fields()}
+    renamed = {k: v for k, v in group.items() if k not in fields}
+    rows = (
+        qs.annotate(**renamed)
+        .values(*group)
+        .annotate(participants=Count("participant", distinct=True), **aggregates)
+        .order_by(*group)
+    )
+    for row in rows:
+        if row["participants"] < min_group:
+            summary.suppressed += 1
+            continue
+        summary.rows.append([_round(row.get(n)) for n in names])
+    return summary
+
+
+def _round(value: Any) -> Any:
+    return round(value, 6) if isinstance(value, float) else value
+
+
+def _room_label(experiment_public_id: str) -> Callable[[str], str]:
+    return lambda room_public_id: room_code(experiment_public_id, room_public_id)
+
+
+def summaries(
+    dt: T.DataType, qs: QuerySet, experiment_public_id: str, min_group: int | None = None
+) -> Summary:
+    """The aggregate table of one data type over the scoped records ``qs``."""
+    n = settings.AGGREGATE_MIN_GROUP if min_group is None else min_group
+    key = dt.key
+    if key == "events":
+        s = Summary(
+            "events_summary",
+            key,
+            [
+                ("eventType", "Type of event", ""),
+                ("componentId", "Component id", ""),
+                ("events", "Number of events", ""),
+                PARTICIPANTS,
+                *_stats("duration", "the duration", "ms"),
+            ],
+        )
+        group = {"eventType": F("event_type"), "componentId": F("component_id")}
+        return _grouped(
+            qs, group, {"events": Count("id"), **_stat_aggregates("duration", "duration")}, s, n
+        )
+    if key == "sparse":
+        s = Summary(
+            "sparse_ratings_summary",
+            key,
+            [
+                ("componentId", "Rating component", ""),
+                ("ratings", "Number of ratings (n)", ""),
+                PARTICIPANTS,
+                *_stats("value", "the rating value"),
+                *_stats("responseTime", "the response time", "ms"),
+                ("scaleMin", "Lower bound of the scale", ""),
+                ("scaleMax", "Upper bound of the scale", ""),
+            ],
+        )
+        aggregates = {
+            "ratings": Count("id"),
+            **_stat_aggregates("value", "value"),
+            **_stat_aggregates("responseTime", "response_time"),
+            "scaleMin": Min("scale_min"),
+            "scaleMax": Max("scale_max"),
+        }
+        return _grouped(qs, {"componentId": F("component_id")}, aggregates, s, n)
+    if key == "continuous":
+        s = Summary(
+            "continuous_ratings_summary",
+            key,
+            [
+                ("componentId", "Rating component", ""),
+                ("binStart", f"Start of the {CONTINUOUS_BIN_MS} ms time bin (onset)", "ms"),
+                ("samples", "Number of samples in the bin", ""),
+                PARTICIPANTS,
+                *_stats("value", "the rating value in the bin"),
+            ],
+        )
+        group = {
+            "componentId": F("component_id"),
+            "binStart": Floor(Cast("onset", FloatField()) / CONTINUOUS_BIN_MS) * CONTINUOUS_BIN_MS,
+        }
+        summary = _grouped(
+            qs, group, {"samples": Count("id"), **_stat_aggregates("value", "value")}, s, n
+        )
+        for row in summary.rows:
+            row[1] = int(row[1])
+        return summary
+    if key == "chat":
+        s = Summary(
+            "chat_summary",
+            key,
+            [
+                ("roomId", "Room (by code)", ""),
+                ("messages", "Number of chat messages", ""),
+                ("participants", "Distinct senders in the room", ""),
+            ],
+        )
+        summary = _grouped(qs, {"roomId": F("room__public_id")}, {"messages": Count("id")}, s, n)
+        return _code_rooms(summary, experiment_public_id)
+    if key == "sync":
+        s = Summary(
+            "sync_summary",
+            key,
+            [
+                ("roomId", "Room (by code)", ""),
+                ("samples", "Number of sync measurements", ""),
+                PARTICIPANTS,
+                *_stats("syncQuality", "the sync quality (0-1)"),
+                *_stats("timeDrift", "the drift from the host", "ms"),
+                *_stats("latency", "the network latency", "ms"),
+            ],
+        )
+        aggregates = {
+            "samples": Count("id"),
+            **_stat_aggregates("syncQuality", "sync_quality"),
+            **_stat_aggregates("timeDrift", "time_drift"),
+            **_stat_aggregates("latency", "latency"),
+        }
+        summary = _grouped(qs, {"roomId": F("room__public_id")}, aggregates, s, n)
+        return _code_rooms(summary, experiment_public_id)
+    if key == "recordings":
+        s = Summary(
+            "recordings_summary",
+            key,
+            [
+                ("format", "Container format", ""),
+                ("status", "Recording status", ""),
+                ("recordings", "Number of recordings", ""),
+                PARTICIPANTS,
+                *_stats("duration", "the recording length", "ms"),
+                ("totalBytes", "Total size of the files", "bytes"),
+            ],
+        )
+        aggregates = {
+            "recordings": Count("id"),
+            **_stat_aggregates("duration", "duration"),
+            "totalBytes": Sum("file_size"),
+        }
+        return _grouped(qs, {"format": F("format"), "status": F("status")}, aggregates, s, n)
+    if key == "components":
+        s = Summary(
+            "components_summary",
+            key,
+            [
+                ("componentId", "Component id", ""),
+                ("componentType", "Component type", ""),
+                ("stateId", "Experiment state", ""),
+                ("displays", "Number of times the component was shown", ""),
+                PARTICIPANTS,
+            ],
+        )
+        group = {
+            "componentId": F("component_id"),
+            "componentType": F("component_type"),
+            "stateId": F("state_id"),
+        }
+        return _grouped(qs, group, {"displays": Count("id")}, s, n)
+    raise ValueError(f"no aggregate for {key!r}")
+
+
+def _code_rooms(summary: Summary, experiment_public_id: str) -> Summary:
+    label = _room_label(experiment_public_id)
+    for row in summary.rows:
+        row[0] = label(row[0])
+    return summary

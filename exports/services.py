@@ -1,0 +1,567 @@
+"""Starting, following, cancelling and deleting exports: the functions every caller uses.
+
+The dashboard views, the REST API and the governance pages all go through
+these functions, so the rules live in one place:
+
+- ``start_export(user, level=..., experiment_id=..., ...) -> ExportJob`` validates the
+  request (``ExportInvalid``: a 400 with a message), checks the user's export right
+  through ``data_browser.access`` (``ExportDenied``: a 403, and no job row is written),
+  reuses an identical queued or running job of the same user, and sends the Celery task
+  once the row is committed. If the broker cannot be reached the job is marked failed at
+  once and ``ExportUnavailable`` is raised (a 503 with a message).
+- ``cancel_export(job, user)`` sets the cancel flag; the task stops within a chunk.
+- ``delete_export(job, user)`` removes the file and the row.
+- ``job_as_dict(job, request)`` is the job as the API and the progress modal show it.
+- ``delete_exports_containing(experiment=, room=, participant=)`` removes the exports that
+  hold data about to be deleted (call it *before* deleting, while memberships of rooms
+  are still known).
+- A participant's approved "Request my data" becomes an export with
+  ``start_export(user, level="experiment", experiment_id=..., for_participant_request=req)``:
+  the participant's own records in that experiment, their own id kept and everyone
+  else's identifiers removed. ``user`` is the participant's account (who downloads it) or
+  an owner of the experiment acting for them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core import signing
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.http import Http404, HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
+
+from data_browser import access, audit
+from data_browser import datatypes as T
+from data_browser.access import Anonymization
+from data_browser.identity import participant_code
+from data_browser.models import (
+    ApiKey,
+    DataRequest,
+    Experiment,
+    Participant,
+    Room,
+    RoomParticipant,
+)
+
+from . import anonymize
+from .models import ACTIVE, MODES, SELF, ExportJob, Format, Level, Status
+
+if TYPE_CHECKING:
+    from data_browser.access import User
+
+log = logging.getLogger(__name__)
+_SIGN_SALT = "hyperstudy.export-download"
+BULK_LEVELS = (Level.ROOM, Level.EXPERIMENT)
+MODE_LABELS = dict(MODES)
+
+
+class ExportError(Exception):
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ExportInvalid(ExportError):
+    """The request itself is wrong (unknown format, missing scope…): HTTP 400."""
+
+
+class ExportDenied(ExportError):
+    """The user may not export this scope in this mode: HTTP 403, and no job is created."""
+
+    status = 403
+
+
+class ExportUnavailable(ExportError):
+    """The task queue cannot be reached: HTTP 503. The job is marked failed."""
+
+    status = 503
+
+
+def allowed_modes(user: User, experiment: Experiment, level: str) -> list[str]:
+    """Anonymization modes the user may choose for an export at ``level`` of ``experiment``.
+
+    Aggregates need several participants, so they are not offered for one participant.
+    """
+    modes = access.allowed_anonymizations(user, experiment)
+    if level in (Level.TYPE, Level.PARTICIPANT):
+        modes = [m for m in modes if m != Anonymization.AGGREGATE]
+    return modes
+
+
+def resolve_participant(
+    user: User, room: Room, ident: str, *, key: ApiKey | None = None
+) -> Participant:
+    """A participant of ``room`` by public id, or by the code shown to users who see codes."""
+    rps = access.room_participants(user, key=key).filter(room=room).select_related("participant")
+    experiment_id = room.experiment.public_id
+    for rp in rps:
+        p = rp.participant
+        if ident in (p.public_id, participant_code(experiment_id, p.public_id)):
+            return p
+    raise Http404("No such participant")
+
+
+def _types(level: str, data_types: list[str] | None) -> list[T.DataType]:
+    if not data_types:
+        if level == Level.TYPE:
+            raise ExportInvalid("Choose the data type to export.")
+        return list(T.DATA_TYPES)
+    chosen = []
+    for name in data_types:
+        try:
+            chosen.append(T.get(name))
+        except KeyError:
+            known = ", ".join(dt.key for dt in T.DATA_TYPES)
+            raise ExportInvalid(f"Unknown data type {name!r}; choose from {known}.") from None
+    if level == Level.TYPE and len({dt.key for dt in chosen}) != 1:
+        raise ExportInvalid("A single-type export takes exactly one data type.")
+    keys = {dt.key for dt in chosen}
+    return [dt for dt in T.DATA_TYPES if dt.key in keys]
+
+
+def _fingerprint(**parts: Any) -> str:
+    text = "|".join(f"{k}={parts[k]}" for k in sorted(parts))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def start_export(
+    user: User,
+    *,
+    level: str,
+    experiment_id: str,
+    room_id: str | None = None,
+    participant_id: str | None = None,
+    data_types: list[str] | None = None,
+    fmt: str = Format.ZIP,
+    anonymization: str = Anonymization.KEEP,
+    include_media: bool = False,
+    key: ApiKey | None = None,
+    request: HttpRequest | None = None,
+    for_participant_request: DataRequest | None = None,
+) -> ExportJob:
+    """Create (or reuse) an export job and queue it. See the module docstring for the errors.
+
+    ``experiment_id``/``room_id`` are public ids; ``participant_id`` is a public id or the
+    participant's code. ``data_types`` are keys or API names (default: all; exactly one at
+    level "type"). Objects the user cannot see raise ``Http404``.
+    """
+    if fmt not in Format.values:
+        raise ExportInvalid(f"Unknown format {fmt!r}; choose csv, json or zip.")
+    if for_participant_request is not None:
+        return _start_own_data_export(user, for_participant_request, fmt, request)
+    if level not in Level.values:
+        raise ExportInvalid(
+            f"Unknown level {level!r}; choose type, participant, room or experiment."
+        )
+    if anonymization not in Anonymization.values:
+        raise ExportInvalid(
+            f"Unknown anonymization {anonymization!r}; choose keep, remove or aggregate."
+        )
+    if not experiment_id:
+        raise ExportInvalid("Say which experiment to export.")
+    experiment = access.get_experiment(user, experiment_id, key=key)
+    room = participant = None
+    if level != Level.EXPERIMENT:
+        if not room_id:
+            raise ExportInvalid(f"A {level}-level export needs a room.")
+        room = access.get_room(user, room_id, key=key)
+        if room.experiment_id != experiment.pk:
+            raise Http404("No such room")
+    if level in (Level.TYPE, Level.PARTICIPANT):
+        if not participant_id:
+            raise ExportInvalid(f"A {level}-level export needs a participant.")
+        participant = resolve_participant(user, room, participant_id, key=key)
+    types = _types(level, data_types)
+    if key is not None:
+        types = [dt for dt in types if access.key_allows(key, dt.scope)]
+        if not types:
+            raise ExportDenied("This API key may not read any of the requested data types.")
+    if anonymization not in access.allowed_anonymizations(user, experiment):
+        raise ExportDenied(
+            f"Your export right on this experiment does not allow "
+            f"“{MODE_LABELS[anonymization].lower()}” exports."
+        )
+    if anonymization == Anonymization.AGGREGATE and level not in BULK_LEVELS:
+        raise ExportInvalid(
+            "Aggregate exports summarise several participants: export a room or the experiment."
+        )
+    if include_media and (anonymization != Anonymization.KEEP or fmt != Format.ZIP):
+        raise ExportInvalid(
+            "Recording media files can only be included in a ZIP with identifiers kept."
+        )
+    if include_media and T.RECORDINGS not in types:
+        include_media = False
+    return _create_and_send(
+        user,
+        request=request,
+        key=key,
+        level=level,
+        experiment=experiment,
+        room=room,
+        participant=participant,
+        types=types,
+        fmt=fmt,
+        anonymization=anonymization,
+        include_media=include_media,
+    )
+
+
+def _start_own_data_export(
+    user: User, data_request: DataRequest, fmt: str, request: HttpRequest | None
+) -> ExportJob:
+    if data_request.kind != DataRequest.Kind.ACCESS:
+        raise ExportInvalid("Only a request for a copy of one's data becomes an export.")
+    if data_request.status != DataRequest.Status.APPROVED:
+        raise ExportDenied("This data request has not been approved.")
+    own = access.participant_of(user)
+    is_self = own is not None and own.pk == data_request.participant_id
+    if not is_self and not access.can_delete(user, data_request.experiment):
+        raise ExportDenied("Only the participant or an owner of the experiment may do this.")
+    return _create_and_send(
+        user,
+        request=request,
+        key=None,
+        level=Level.EXPERIMENT,
+        experiment=data_request.experiment,
+        room=None,
+        participant=data_request.participant,
+        types=list(T.DATA_TYPES),
+        fmt=fmt,
+        anonymization=SELF,
+        include_media=False,
+        data_request=data_request,
+    )
+
+
+def _create_and_send(
+    user: User,
+    *,
+    request: HttpRequest | None,
+    key: ApiKey | None,
+    level: str,
+    experiment: Experiment,
+    room: Room | None,
+    participant: Participant | None,
+    types: list[T.DataType],
+    fmt: str,
+    anonymization: str,
+    include_media: bool,
+    data_request: DataRequest | None = None,
+) -> ExportJob:
+    fingerprint = _fingerprint(
+        level=level,
+        experiment=experiment.pk,
+        room=room.pk if room else "",
+        participant=participant.pk if participant else "",
+        types=",".join(dt.key for dt in types),
+        fmt=fmt,
+        mode=anonymization,
+        media=include_media,
+        request=data_request.pk if data_request else "",
+        key=key.pk if key else "",
+    )
+    running = _active_job(user, fingerprint)
+    if running is not None:
+        return running
+    job = ExportJob(
+        user=user,
+        level=level,
+        experiment=experiment,
+        room=room,
+        participant=participant,
+        data_request=data_request,
+        api_key=key,
+        data_types=[dt.key for dt in types],
+        fmt=fmt,
+        anonymization=anonymization,
+        include_media=include_media,
+        fingerprint=fingerprint,
+        site_url=request.build_absolute_uri("/") if request is not None else "",
+        message="Waiting for a worker…",
+    )
+    sent: dict[str, Exception] = {}
+    try:
+        with transaction.atomic():
+            job.save()
+            audit.record(
+                "export.started",
+                actor=user,
+                request=request,
+                experiment=experiment,
+                scope=scope_text(job),
+                details=_audit_details(job),
+            )
+            transaction.on_commit(lambda: _send(job, sent))
+    except IntegrityError:
+        running = _active_job(user, fingerprint)
+        if running is None:
+            raise
+        return running
+    if "error" in sent:
+        raise ExportUnavailable(job.error)
+    return job
+
+
+def _active_job(user: User, fingerprint: str) -> ExportJob | None:
+    return (
+        ExportJob.objects.filter(
+            user=user, fingerprint=fingerprint, status__in=ACTIVE, cancel_requested=False
+        )
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def _send(job: ExportJob, sent: dict[str, Exception]) -> None:
+    from .tasks import run_export
+
+    try:
+        run_export.apply_async(args=[job.pk], retry=False)
+    except (KombuOperationalError, ConnectionError, OSError) as exc:
+        log.warning("export %s could not be queued: %s", job.public_id, exc)
+        job.status = Status.FAILED
+        job.error = (
+            "The export service is not reachable right now, so the export could not start. "
+            "Please try again in a minute."
+        )
+        job.message = "Could not start"
+        job.finished_at = timezone.now()
+        job.save(update_fields=["status", "error", "message", "finished_at"])
+        sent["error"] = exc
+
+
+def cancel_export(job: ExportJob, user: User, *, request: HttpRequest | None = None) -> ExportJob:
+    """Ask a queued or running job to stop. The task sees the flag within a chunk and removes
+    its files; a job that has not started is cancelled at once."""
+    _own(job, user)
+    with transaction.atomic():
+        job = ExportJob.objects.select_for_update().get(pk=job.pk)
+        if not job.is_active:
+            return job
+        job.cancel_requested = True
+        fields = ["cancel_requested"]
+        if job.status == Status.QUEUED:
+            job.status = Status.CANCELLED
+            job.message = "Cancelled"
+            job.finished_at = timezone.now()
+            fields += ["status", "message", "finished_at"]
+        else:
+            job.message = "Cancelling…"
+            fields.append("message")
+        job.save(update_fields=fields)
+        audit.record(
+            "export.cancelled",
+            actor=user,
+            request=request,
+            experiment=job.experiment,
+            scope=scope_text(job),
+            rows=job.rows_done,
+            details=_audit_details(job),
+        )
+    return job
+
+
+def delete_export(job: ExportJob, user: User, *, request: HttpRequest | None = None) -> None:
+    """Remove a job and its file (a running job is cancelled first)."""
+    _own(job, user)
+    audit.record(
+        "export.deleted",
+        actor=user,
+        request=request,
+        experiment=job.experiment,
+        scope=scope_text(job),
+        rows=job.rows_done,
+        details=_audit_details(job),
+    )
+    _remove(job)
+
+
+def _remove(job: ExportJob) -> None:
+    if job.is_active:
+        ExportJob.objects.filter(pk=job.pk).update(cancel_requested=True)
+    if job.file:
+        default_storage.delete(job.file.name)
+    for piece in job.pieces.exclude(file=""):
+        default_storage.delete(piece.file)
+    job.delete()
+
+
+def _own(job: ExportJob, user: User) -> None:
+    if job.user_id != getattr(user, "pk", None):
+        raise Http404("No such export")
+
+
+def jobs_for(user: User):
+    """The user's own export jobs, newest first (nobody sees anyone else's)."""
+    if not getattr(user, "is_authenticated", False):
+        return ExportJob.objects.none()
+    return ExportJob.objects.filter(user=user).select_related("experiment", "room", "participant")
+
+
+def get_job(user: User, public_id: Any) -> ExportJob:
+    try:
+        return jobs_for(user).get(public_id=uuid.UUID(str(public_id)))
+    except (ExportJob.DoesNotExist, ValueError):
+        raise Http404("No such export") from None
+
+
+def record_download(job: ExportJob, request: HttpRequest | None, *, via: str) -> None:
+    audit.record(
+        "export.downloaded",
+        actor=job.user if request is None or not request.user.is_authenticated else None,
+        request=request,
+        experiment=job.experiment,
+        scope=scope_text(job),
+        rows=job.rows_done,
+        details={**_audit_details(job), "via": via},
+    )
+
+
+def signed_download_url(job: ExportJob, request: HttpRequest | None = None) -> str | None:
+    """An expiring link to a finished file that works without a session (for API scripts)."""
+    if not job.is_downloadable:
+        return None
+    token = signing.TimestampSigner(salt=_SIGN_SALT).sign(job.public_id.hex)
+    path = reverse("exports:signed_download", args=[token])
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+def job_from_token(token: str) -> ExportJob:
+    try:
+        value = signing.TimestampSigner(salt=_SIGN_SALT).unsign(
+            token, max_age=settings.SIGNED_URL_MAX_AGE
+        )
+        return ExportJob.objects.select_related("experiment", "user").get(public_id=value)
+    except (signing.BadSignature, ExportJob.DoesNotExist, ValueError):
+        raise Http404("This link is invalid or has expired") from None
+
+
+def participant_label(job: ExportJob, user: User) -> str:
+    """The participant of a job as this user may see it (code unless they see identifiers)."""
+    if not job.participant_id:
+        return ""
+    pid = job.participant.public_id
+    if job.anonymization == SELF or access.sees_identifiers(user, job.experiment):
+        return pid
+    return participant_code(job.experiment.public_id, pid)
+
+
+def scope_text(job: ExportJob, user: User | None = None) -> str:
+    parts = [job.experiment.public_id]
+    if job.room_id:
+        parts.append(job.room.public_id)
+    if job.participant_id:
+        parts.append(participant_label(job, user or job.user))
+    return " / ".join(parts)
+
+
+def _audit_details(job: ExportJob) -> dict[str, Any]:
+    return {
+        "export": str(job.public_id),
+        "level": job.level,
+        "format": job.fmt,
+        "anonymization": job.anonymization,
+        "dataTypes": job.data_types,
+        "includeMedia": job.include_media,
+        "status": job.status,
+        "sha256": job.sha256,
+        "size": job.size,
+    }
+
+
+def job_as_dict(job: ExportJob, request: HttpRequest | None = None) -> dict[str, Any]:
+    """The job as the API returns it and the progress modal shows it."""
+    return {
+        "id": str(job.public_id),
+        "state": job.status,
+        "level": job.level,
+        "scope": {
+            "experimentId": job.experiment.public_id,
+            "roomId": job.room.public_id if job.room_id else None,
+            "participantId": participant_label(job, job.user) or None,
+        },
+        "format": job.fmt,
+        "anonymization": job.anonymization,
+        "dataTypes": [T.BY_KEY[k].api_name for k in job.data_types if k in T.BY_KEY],
+        "includeMedia": job.include_media,
+        "progress": job.percent,
+        "rowsDone": job.rows_done,
+        "rowsExpected": job.rows_expected,
+        "message": job.message,
+        "error": job.error or None,
+        "fileName": job.file_name or None,
+        "size": job.size,
+        "sha256": job.sha256 or None,
+        "downloadUrl": signed_download_url(job, request),
+        "createdAt": T.iso(job.created_at),
+        "startedAt": T.iso(job.started_at),
+        "finishedAt": T.iso(job.finished_at),
+        "expiresAt": T.iso(job.expires_at),
+    }
+
+
+def delete_exports_containing(
+    *,
+    experiment: Experiment | None = None,
+    room: Room | None = None,
+    participant: Participant | None = None,
+) -> int:
+    """Remove every export (file and job) that holds data of the given experiment, room or
+    participant; running ones are cancelled. Call it before the data itself is deleted.
+    Returns the number of jobs removed."""
+    q = Q(pk__in=[])
+    if experiment is not None:
+        q |= Q(experiment=experiment)
+    if room is not None:
+        q |= Q(room=room) | Q(experiment_id=room.experiment_id, room__isnull=True)
+    if participant is not None:
+        rooms = RoomParticipant.objects.filter(participant=participant)
+        q |= Q(participant=participant)
+        q |= Q(room__in=rooms.values("room_id"), participant__isnull=True)
+        q |= Q(experiment__rooms__in=rooms.values("room_id"), room__isnull=True)
+    removed = 0
+    for job in ExportJob.objects.filter(q).distinct():
+        _remove(job)
+        removed += 1
+    return removed
+
+
+def expiry_from_now() -> timezone.datetime:
+    return timezone.now() + timedelta(hours=settings.EXPORT_RETENTION_HOURS)
+
+
+def download_name(job: ExportJob, ext: str) -> str:
+    """A file name safe in Content-Disposition: ASCII, no ids in de-identified exports."""
+    from .writers import safe_name
+
+    parts = [job.experiment.public_id]
+    if job.room_id:
+        parts.append(
+            job.room.public_id
+            if job.anonymization == Anonymization.KEEP or job.anonymization == SELF
+            else anonymize.room_code(job.experiment.public_id, job.room.public_id)
+        )
+    if job.participant_id:
+        parts.append(
+            job.participant.public_id
+            if job.anonymization in (Anonymization.KEEP, SELF)
+            else participant_code(job.experiment.public_id, job.participant.public_id)
+        )
+    if len(job.data_types) == 1:
+        parts.append(job.data_types[0])
+    if job.anonymization != Anonymization.KEEP:
+        parts.append({SELF: "my_data"}.get(job.anonymization, job.anonymization))
+    parts.append(timezone.now().strftime("%Y%m%d-%H%M"))
+    return safe_name("_".join(parts)) + "." + ext

@@ -1,0 +1,193 @@
+"""The export dialog, the progress modal, downloads and the "My exports" page.
+
+Thin views over ``exports.services``. Each URL serves a full page and, when
+htmx asks, the partial that goes into the ``#modal`` dialog; without
+JavaScript the dialog is a normal page and the progress page refreshes itself.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from data_browser import access
+from data_browser import datatypes as T
+from data_browser.models import Participant
+
+from . import services
+from .forms import FORMAT_HELP, ExportForm
+from .models import Level
+
+
+def _scope_from(request: HttpRequest, data) -> dict:
+    """The export's scope, resolved through the access layer (404 when not visible)."""
+    experiment = access.get_experiment(request.user, data.get("experiment", ""))
+    room = participant = None
+    level = data.get("level") or Level.EXPERIMENT
+    if data.get("room"):
+        room = access.get_room(request.user, data["room"])
+        if room.experiment_id != experiment.pk:
+            raise Http404("No such room")
+    if data.get("participant") and room is not None:
+        participant = services.resolve_participant(request.user, room, data["participant"])
+    return {"experiment": experiment, "room": room, "participant": participant, "level": level}
+
+
+def _participant_shown(request: HttpRequest, scope: dict) -> str:
+    p: Participant | None = scope["participant"]
+    if p is None:
+        return ""
+    if access.sees_identifiers(request.user, scope["experiment"]):
+        return p.public_id
+    from data_browser.identity import participant_code
+
+    return participant_code(scope["experiment"].public_id, p.public_id)
+
+
+def _render_dialog(
+    request: HttpRequest, form: ExportForm, scope: dict, status: int = 200, error=""
+):
+    context = {
+        "form": form,
+        "scope": scope,
+        "participant_shown": _participant_shown(request, scope),
+        "error": error,
+        "format_help": FORMAT_HELP,
+        "data_types": T.DATA_TYPES,
+        "single_type": scope["level"] == Level.TYPE,
+        "nav_section": "exports",
+    }
+    template = "exports/_dialog.html" if request.htmx else "exports/dialog.html"
+    return render(request, template, context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def new_export(request: HttpRequest) -> HttpResponse:
+    data = request.POST if request.method == "POST" else request.GET
+    scope = _scope_from(request, data)
+    modes = services.allowed_modes(request.user, scope["experiment"], scope["level"])
+    if request.method == "GET":
+        chosen = [data["type"]] if data.get("type") in T.BY_KEY else []
+        initial = {
+            "level": scope["level"],
+            "experiment": scope["experiment"].public_id,
+            "room": scope["room"].public_id if scope["room"] else "",
+            "participant": data.get("participant", ""),
+            "data_types": chosen or [dt.key for dt in T.DATA_TYPES],
+            "fmt": "csv" if scope["level"] == Level.TYPE else "zip",
+            "anonymization": modes[0] if modes else "",
+        }
+        form = ExportForm(initial=initial, allowed_modes=modes)
+        if not modes:
+            return _render_dialog(
+                request, form, scope, 403, "You may not export this data at this level."
+            )
+        return _render_dialog(request, form, scope)
+    form = ExportForm(request.POST, allowed_modes=modes)
+    if not form.is_valid():
+        return _render_dialog(request, form, scope, 400)
+    try:
+        job = services.start_export(request.user, request=request, **form.service_kwargs())
+    except services.ExportError as exc:
+        return _render_dialog(request, form, scope, exc.status, exc.message)
+    if request.htmx:
+        return _render_progress(request, job)
+    return redirect("exports:detail", public_id=job.public_id)
+
+
+def _render_progress(request: HttpRequest, job, *, polled: bool = False) -> HttpResponse:
+    context = {
+        "job": job,
+        "scope_text": services.scope_text(job, request.user),
+        "auto_download": polled and job.is_downloadable,
+        "nav_section": "exports",
+    }
+    if not request.htmx:
+        return render(request, "exports/detail.html", context)
+    html = render_to_string("exports/_progress_modal.html", context, request=request)
+    if polled:
+        html = render_to_string("exports/_progress.html", context, request=request)
+        if job.is_finished:
+            return HttpResponseStopPolling(html)
+    return HttpResponse(html)
+
+
+@login_required
+@require_GET
+def job_detail(request: HttpRequest, public_id) -> HttpResponse:
+    job = services.get_job(request.user, public_id)
+    return _render_progress(request, job, polled=request.GET.get("poll") == "1")
+
+
+@login_required
+@require_POST
+def cancel(request: HttpRequest, public_id) -> HttpResponse:
+    job = services.cancel_export(
+        services.get_job(request.user, public_id), request.user, request=request
+    )
+    if request.htmx:
+        return _render_progress(request, job, polled=True)
+    return redirect("exports:detail", public_id=job.public_id)
+
+
+@login_required
+@require_POST
+def delete(request: HttpRequest, public_id) -> HttpResponse:
+    services.delete_export(services.get_job(request.user, public_id), request.user, request=request)
+    if request.htmx:
+        return HttpResponse("")
+    return redirect("exports:list")
+
+
+def _file_response(job) -> FileResponse:
+    if not job.is_downloadable or not default_storage.exists(job.file.name):
+        raise Http404("This export is not available (it expired, failed or is not ready).")
+    response = FileResponse(
+        default_storage.open(job.file.name, "rb"), as_attachment=True, filename=job.file_name
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+@require_GET
+def download(request: HttpRequest, public_id) -> FileResponse:
+    job = services.get_job(request.user, public_id)
+    response = _file_response(job)
+    services.record_download(job, request, via="dashboard")
+    return response
+
+
+@require_GET
+def signed_download(request: HttpRequest, token: str) -> FileResponse:
+    job = services.job_from_token(token)
+    response = _file_response(job)
+    services.record_download(job, request, via="signed link")
+    return response
+
+
+@login_required
+@require_GET
+def export_list(request: HttpRequest) -> HttpResponse:
+    page = Paginator(services.jobs_for(request.user), 25).get_page(request.GET.get("page"))
+    rows = [
+        {
+            "job": job,
+            "scope": services.scope_text(job, request.user),
+            "types": ", ".join(T.BY_KEY[k].label for k in job.data_types if k in T.BY_KEY),
+        }
+        for job in page
+    ]
+    return render(
+        request,
+        "exports/list.html",
+        {"page": page, "rows": rows, "title": "My exports", "nav_section": "exports"},
+    )
