@@ -1,8 +1,11 @@
+from __future__ import annotations
+
 from django.urls import path
 
-from data_browser import shell_views
+from . import dashboard
 
 urlpatterns = [
-    path("", shell_views.pending, {"title": "API Keys"}, name="api_keys"),
-    path("docs/", shell_views.pending, {"title": "API documentation"}, name="api_docs"),
+    path("", dashboard.api_keys, name="api_keys"),
+    path("<int:pk>/revoke/", dashboard.revoke, name="api_key_revoke"),
+    path("docs/", dashboard.api_docs, name="api_docs"),
 ]
