@@ -1,3 +1,345 @@
-"""Write endpoints: ingest (and export jobs)."""
+"""Write endpoints: ingest batches of records, and export jobs over the API.
+
+Ingest: owners and collaborators with the full export right may write (the
+records carry participant identifiers). A record for a room the key may not
+write to gets the same per-record error as a room that does not exist, so
+the endpoint reveals nothing about other labs' rooms.
+
+Exports: the same jobs, rights and files as the dashboard
+(``exports.services``); the key's read scopes limit the data types.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+import orjson
+from django.conf import settings
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from ninja import Field, Schema
+
+from data_browser import access, audit
+from data_browser import datatypes as T
+from data_browser.ingest import ingest
+from data_browser.models import ApiKey, Experiment, ExportRight, Membership, Room
+from exports import services
+
+from .errors import ApiError, bad_parameter, error_response
+from .schemas import RECORD_SCHEMAS, Error
+from .views import api
+
+NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
+
+
+class RecordErrorOut(Schema):
+    index: int = Field(description="Position of the record in the batch (0-based)")
+    id: str | None
+    errors: list[str]
+
+
+class IngestResultOut(Schema):
+    dataType: str
+    received: int
+    accepted: int = Field(description="Stored now")
+    duplicates: int = Field(description="Already stored (replays are idempotent)")
+    rejected: int
+    errors: list[RecordErrorOut]
+
+
+def _writable_experiments(user: Any, key: ApiKey) -> list[int]:
+    visible = access.experiments(user, key=key).values("pk")
+    return list(
+        Membership.objects.filter(user=user, experiment__in=visible)
+        .filter(Q(role=Membership.Role.OWNER) | Q(export_right=ExportRight.FULL))
+        .values_list("experiment_id", flat=True)
+    )
+
+
+def _body(request: HttpRequest) -> bytes:
+    limit = settings.API_INGEST_MAX_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise ApiError(413, "too_large", f"The body is larger than {limit} bytes; send batches.")
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        raise ApiError(413, "too_large", f"The body is larger than {limit} bytes; send batches.")
+    return body
+
+
+def parse_batch(body: bytes, content_type: str) -> list[Any]:
+    """A JSON array, or NDJSON (one record per line); a 400 names the line that is wrong."""
+    if content_type.split(";")[0].strip().lower() in NDJSON_TYPES:
+        batch = []
+        for n, line in enumerate(body.split(b"\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                batch.append(orjson.loads(line))
+            except orjson.JSONDecodeError as exc:
+                raise bad_parameter("body", f"line {n} is not valid JSON ({exc.msg})") from None
+        return batch
+    if not body.strip():
+        raise bad_parameter("body", "is empty; send a JSON array of records or NDJSON")
+    try:
+        batch = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise bad_parameter(
+            "body", f"is not valid JSON: line {exc.lineno} column {exc.colno} ({exc.msg})"
+        ) from None
+    if not isinstance(batch, list):
+        raise bad_parameter(
+            "body",
+            "must be a JSON array of records (or NDJSON with Content-Type application/x-ndjson)",
+        )
+    return batch
+
+
+def ingest_batch(request: HttpRequest, dt: T.DataType) -> HttpResponse:
+    key: ApiKey = request.auth
+    user = request.user
+    if not access.key_allows(key, T.WRITE_SCOPE):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"This API key lacks the scope {T.WRITE_SCOPE} needed to ingest data.",
+            {"requiredScope": T.WRITE_SCOPE},
+        )
+    writable = _writable_experiments(user, key)
+    if not writable:
+        raise ApiError(
+            403,
+            "forbidden",
+            "You may not write data to any experiment: owners and collaborators with the full "
+            "export right may.",
+        )
+    batch = parse_batch(_body(request), request.content_type or "")
+    room_field = next(f.name for f in dt.fields if f.kind == T.ROOM)
+    wanted = {
+        room for r in batch if isinstance(r, dict) and isinstance(room := r.get(room_field), str)
+    }
+    allowed = set(
+        Room.objects.filter(public_id__in=wanted, experiment_id__in=writable).values_list(
+            "public_id", flat=True
+        )
+    )
+    positions, accepted_records, refused = [], [], []
+    for index, record in enumerate(batch):
+        room = record.get(room_field) if isinstance(record, dict) else None
+        if isinstance(room, str) and room not in allowed:
+            rid = record.get(dt.id_field.name)
+            refused.append(
+                {
+                    "index": index,
+                    "id": rid if isinstance(rid, str) else None,
+                    "errors": [f"{room_field}: unknown room {room!r}"],
+                }
+            )
+        else:
+            positions.append(index)
+            accepted_records.append(record)
+    result = ingest(dt.key, accepted_records)
+    errors = [{**e.as_dict(), "index": positions[e.index]} for e in result.errors] + refused
+    errors.sort(key=lambda e: e["index"])
+    body = {
+        "dataType": dt.api_name,
+        "received": len(batch),
+        "accepted": result.accepted,
+        "duplicates": result.duplicates,
+        "rejected": len(errors),
+        "errors": errors,
+    }
+    experiments = list(Experiment.objects.filter(rooms__public_id__in=allowed).distinct()[:2])
+    audit.record(
+        "data.ingested",
+        actor=user,
+        request=request,
+        experiment=experiments[0] if len(experiments) == 1 else None,
+        scope=dt.api_name,
+        rows=result.accepted,
+        details={**{k: v for k, v in body.items() if k != "errors"}, "key": key.prefix},
+    )
+    return HttpResponse(orjson.dumps(body), content_type="application/json")
+
+
+def _ingest_view(dt: T.DataType) -> Callable:
+    def view(request: HttpRequest):
+        return ingest_batch(request, dt)
+
+    view.__name__ = f"ingest_{dt.file_stem}"
+    return view
+
+
+for _dt in T.DATA_TYPES:
+    _schema_name = RECORD_SCHEMAS[_dt.key].__name__
+    api.default_router.add_api_operation(
+        f"/ingest/{_dt.api_name}",
+        ["POST"],
+        _ingest_view(_dt),
+        response={200: IngestResultOut, 400: Error, 401: Error, 403: Error, 413: Error, 429: Error},
+        operation_id=f"ingest_{_dt.file_stem}",
+        summary=f"Ingest {_dt.label.lower()}",
+        description=(
+            f"Requires the scope `{T.WRITE_SCOPE}`; owners and full collaborators may write. "
+            "Body: a JSON array of records, or NDJSON with Content-Type application/x-ndjson. "
+            "Good records are stored, bad ones are listed with their errors; replaying a batch "
+            f"stores nothing twice. Bodies over {settings.API_INGEST_MAX_BYTES} bytes get 413. "
+            f"Not writable: {', '.join(f.name for f in _dt.fields if not f.writable) or 'none'}."
+        ),
+        tags=["ingest"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "array",
+                            "items": {"$ref": f"#/components/schemas/{_schema_name}"},
+                        }
+                    },
+                    "application/x-ndjson": {"schema": {"type": "string"}},
+                },
+            }
+        },
+    )
+
+
+@api.post("/ingest/{path:rest}", include_in_schema=False)
+def unknown_ingest_type(request: HttpRequest, rest: str) -> HttpResponse:
+    raise bad_parameter(
+        "dataType",
+        f"unknown data type {rest!r}; choose one of "
+        f"{', '.join(dt.api_name for dt in T.DATA_TYPES)}",
+    )
+
+
+# Export jobs.
+
+
+class ExportRequest(Schema):
+    level: Literal["type", "participant", "room", "experiment"] = Field(
+        description="type: one data type of a participant; participant; room; experiment"
+    )
+    experimentId: str
+    roomId: str | None = Field(None, description="Required below the experiment level")
+    participantId: str | None = Field(
+        None, description="Participant id (or code); required at type and participant level"
+    )
+    dataTypes: list[str] | None = Field(
+        None, description="API names (e.g. ratings/continuous); default all the key may read"
+    )
+    format: Literal["csv", "json", "zip"] = "zip"
+    anonymization: Literal["keep", "remove", "aggregate"] = "keep"
+    includeMedia: bool = False
+
+
+class ExportScope(Schema):
+    experimentId: str
+    roomId: str | None
+    participantId: str | None
+
+
+class ExportJobOut(Schema):
+    id: str
+    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    level: str
+    scope: ExportScope
+    format: str
+    anonymization: str
+    dataTypes: list[str]
+    includeMedia: bool
+    progress: int = Field(description="Percent done")
+    rowsDone: int
+    rowsExpected: int | None
+    message: str
+    error: str | None
+    fileName: str | None
+    size: int | None
+    sha256: str | None
+    downloadUrl: str | None = Field(description="Signed, expiring link once succeeded")
+    createdAt: str | None
+    startedAt: str | None
+    finishedAt: str | None
+    expiresAt: str | None
+
+
+_EXPORT_ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 429: Error}
+
+
+def _export_error(exc: services.ExportError) -> HttpResponse:
+    code = {400: "bad_request", 403: "forbidden", 503: "unavailable"}.get(exc.status, "error")
+    return error_response(exc.status, code, exc.message)
+
+
+def _job_response(job: Any, request: HttpRequest, status: int = 200) -> HttpResponse:
+    response = HttpResponse(
+        orjson.dumps(services.job_as_dict(job, request)),
+        status=status,
+        content_type="application/json",
+    )
+    response["Location"] = request.build_absolute_uri(f"/api/v3/exports/{job.public_id}")
+    return response
+
+
+def _job(request: HttpRequest, export_id: str) -> Any:
+    """The user's job, if the key reaches its experiment."""
+    job = services.get_job(request.user, export_id)
+    if not access.experiments(request.user, key=request.auth).filter(pk=job.experiment_id):
+        raise ApiError(404, "not_found", "No such export")
+    return job
+
+
+@api.post(
+    "/exports",
+    response={202: ExportJobOut, **_EXPORT_ERRORS, 503: Error},
+    tags=["exports"],
+    summary="Start an export job",
+    description="Same jobs, rights and files as the dashboard's exports. An identical running "
+    "job is reused. The key's read scopes limit the data types.",
+)
+def start_export(request: HttpRequest, payload: ExportRequest) -> HttpResponse:
+    try:
+        job = services.start_export(
+            request.user,
+            level=payload.level,
+            experiment_id=payload.experimentId,
+            room_id=payload.roomId,
+            participant_id=payload.participantId,
+            data_types=payload.dataTypes,
+            fmt=payload.format,
+            anonymization=payload.anonymization,
+            include_media=payload.includeMedia,
+            key=request.auth,
+            request=request,
+        )
+    except services.ExportError as exc:
+        return _export_error(exc)
+    return _job_response(job, request, status=202)
+
+
+@api.get(
+    "/exports/{exportId}",
+    response={200: ExportJobOut, **_EXPORT_ERRORS},
+    tags=["exports"],
+    summary="State, progress and (when done) the signed download link of an export",
+)
+def get_export(request: HttpRequest, exportId: str) -> HttpResponse:
+    return _job_response(_job(request, exportId), request)
+
+
+@api.delete(
+    "/exports/{exportId}",
+    response={200: ExportJobOut, 204: None, **_EXPORT_ERRORS},
+    tags=["exports"],
+    summary="Cancel a queued or running export (200 with the job), or remove a finished one (204)",
+)
+def delete_export(request: HttpRequest, exportId: str) -> HttpResponse:
+    job = _job(request, exportId)
+    if job.is_active:
+        return _job_response(services.cancel_export(job, request.user, request=request), request)
+    services.delete_export(job, request.user, request=request)
+    return HttpResponse(status=204)

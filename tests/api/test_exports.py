@@ -1,0 +1,148 @@
+"""Export jobs over the API: the dashboard's jobs, rights and files, driven with a key."""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+
+import pytest
+from django.test import Client
+
+from exports.models import ExportJob
+from tests.exports.conftest import eager, worker  # noqa: F401  (fixtures)
+
+
+@pytest.fixture
+def call(client):
+    def send(method: str, path: str, key: str, body=None, **extra):
+        kwargs = {"headers": {"X-API-Key": key}}
+        if body is not None:
+            kwargs.update(data=body, content_type="application/json")
+        return getattr(client, method)(f"/api/v3{path}", **kwargs, **extra)
+
+    return send
+
+
+def download(url: str) -> bytes:
+    r = Client().get(url.removeprefix("http://testserver"))
+    assert r.status_code == 200
+    return b"".join(r.streaming_content) if r.streaming else r.content
+
+
+@pytest.mark.django_db
+def test_an_export_runs_and_downloads_with_a_signed_link(
+    world,
+    make_key,
+    call,
+    eager,
+    django_capture_on_commit_callbacks,  # noqa: F811
+):
+    key = make_key()
+    body = {
+        "level": "room",
+        "experimentId": world.experiment.public_id,
+        "roomId": world.room.public_id,
+        "dataTypes": ["events", "ratings/continuous"],
+        "format": "zip",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        r = call("post", "/exports", key, body)
+    assert r.status_code == 202, r.content
+    job = r.json()
+    assert r["Location"].endswith(f"/api/v3/exports/{job['id']}")
+    assert job["dataTypes"] == ["events", "ratings/continuous"]
+
+    r = call("get", f"/exports/{job['id']}", key)
+    done = r.json()
+    assert done["state"] == "succeeded" and done["progress"] == 100
+    archive = zipfile.ZipFile(io.BytesIO(download(done["downloadUrl"])))
+    names = archive.namelist()
+    assert "metadata.json" in names and any(n.endswith("events.csv") for n in names)
+
+    assert call("delete", f"/exports/{job['id']}", key).status_code == 204
+    assert call("get", f"/exports/{job['id']}", key).status_code == 404
+
+
+@pytest.mark.django_db
+def test_rights_and_scopes_cap_what_can_be_exported(world, make_key, call):
+    base = {"level": "experiment", "experimentId": world.experiment.public_id, "format": "csv"}
+    r = call("post", "/exports", make_key("collaborator"), {**base, "anonymization": "keep"})
+    assert r.status_code == 403 and r.json()["error"] == "forbidden"
+    r = call("post", "/exports", make_key("viewer"), {**base, "anonymization": "remove"})
+    assert r.status_code == 403
+    r = call("post", "/exports", make_key("collaborator"), {**base, "anonymization": "remove"})
+    assert r.status_code == 202
+    key = make_key(scopes=("read:chat",))
+    r = call("post", "/exports", key, {**base, "dataTypes": ["events"]})
+    assert r.status_code == 403
+    r = call("post", "/exports", key, base)
+    assert r.status_code == 202 and r.json()["dataTypes"] == ["chat"]
+    r = call("post", "/exports", make_key("outsider"), base)
+    assert r.status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body,needle",
+    [
+        ({"level": "galaxy", "experimentId": "exp_research_001"}, "level"),
+        ({"level": "room"}, "experimentId"),
+        ({"level": "room", "experimentId": "exp_research_001"}, "room"),
+        ({"level": "experiment", "experimentId": "exp_research_001", "format": "xls"}, "format"),
+        (
+            {"level": "experiment", "experimentId": "exp_research_001", "dataTypes": ["videos"]},
+            "videos",
+        ),
+    ],
+)
+def test_bad_export_requests_are_400(world, make_key, call, body, needle):
+    r = call("post", "/exports", make_key(), body)
+    assert r.status_code == 400 and needle in r.json()["message"], r.content
+
+
+@pytest.mark.django_db
+def test_a_queued_export_is_cancelled_and_others_jobs_are_404(world, make_key, call):
+    key = make_key()
+    r = call(
+        "post",
+        "/exports",
+        key,
+        {"level": "experiment", "experimentId": world.experiment.public_id},
+    )
+    job_id = r.json()["id"]
+    assert r.json()["state"] == "queued"
+    assert call("get", f"/exports/{job_id}", make_key("fullcollab")).status_code == 404
+    restricted = make_key(experiments=[world.solo])
+    assert call("get", f"/exports/{job_id}", restricted).status_code == 404
+    assert call("get", "/exports/not-a-uuid", key).status_code == 404
+    r = call("delete", f"/exports/{job_id}", key)
+    assert r.status_code == 200 and r.json()["state"] == "cancelled"
+    assert ExportJob.objects.get(public_id=job_id).status == "cancelled"
+
+
+@pytest.mark.worker
+@pytest.mark.postgres
+def test_an_export_runs_on_a_real_worker(world, make_key, call, worker):  # noqa: F811
+    key = make_key()
+    r = call(
+        "post",
+        "/exports",
+        key,
+        {
+            "level": "participant",
+            "experimentId": world.experiment.public_id,
+            "roomId": world.room.public_id,
+            "participantId": world.participant.public_id,
+            "format": "json",
+        },
+    )
+    assert r.status_code == 202
+    deadline = time.monotonic() + 90
+    while True:
+        job = call("get", f"/exports/{r.json()['id']}", key).json()
+        if job["state"] not in ("queued", "running") or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert job["state"] == "succeeded", job
+    assert job["downloadUrl"] and download(job["downloadUrl"])
