@@ -14,6 +14,7 @@ from django.http import Http404
 from . import datatypes as T
 from .models import (
     ApiKey,
+    AuditEntry,
     Experiment,
     ExportRight,
     Membership,
@@ -205,3 +206,30 @@ def get_participant(user: User, public_id: str, *, key: ApiKey | None = None) ->
         return Participant.objects.get(public_id=public_id, room_participants__in=visible[:1])
     except Participant.DoesNotExist:
         raise Http404("No such participant") from None
+
+
+def lab_users(user: User) -> QuerySet:
+    """The accounts of a lab admin's lab (nobody else's: an empty set for everyone else)."""
+    from django.contrib.auth import get_user_model
+
+    qs = get_user_model().objects.all()
+    if not is_lab_admin(user):
+        return qs.none()
+    return qs.filter(profile__lab_id=profile(user).lab_id)
+
+
+def lab_api_keys(user: User) -> QuerySet:
+    """API keys a lab admin may revoke: every key of every account in their lab."""
+    return ApiKey.objects.filter(user__in=lab_users(user))
+
+
+def audit_entries(user: User) -> QuerySet:
+    """Owners read the entries of the experiments they own; lab admins those of their lab."""
+    qs = AuditEntry.objects.all()
+    if not _active(user):
+        return qs.none()
+    owned = Membership.objects.filter(user=user, role=Membership.Role.OWNER)
+    q = Q(experiment_id__in=owned.values("experiment_id"))
+    if is_lab_admin(user):
+        q |= Q(lab_id=profile(user).lab_id)
+    return qs.filter(q)

@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class DataBrowserConfig(AppConfig):
     name = "data_browser"
     verbose_name = "Data browser"
+
+    def ready(self) -> None:
+        from .governance import signals  # noqa: F401  (connects the sign-in audit)

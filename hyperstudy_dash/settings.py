@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -243,6 +244,12 @@ CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_BEAT_SCHEDULE["exports-purge-expired"] = {
     "task": "exports.tasks.purge_expired_exports",
     "schedule": 15 * 60,
+}
+# Retention: delete the data of experiments past their deletion date, daily at RETENTION_RUN_HOUR.
+CELERY_IMPORTS = ["data_browser.governance.tasks"]
+CELERY_BEAT_SCHEDULE["governance-retention"] = {
+    "task": "governance.run_retention",
+    "schedule": crontab(minute=17, hour=env_int("RETENTION_RUN_HOUR", 3)),
 }
 CELERY_TIMEZONE = "UTC"
 
