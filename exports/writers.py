@@ -207,7 +207,9 @@ class Plan:
         if self.mode != Anonymization.KEEP:
             return None
         if self.job.include_media:
-            return lambda name: f"media/{media_name(name)}" if name else None
+            return lambda name: (
+                f"media/{media_name(name)}" if name and default_storage.exists(name) else None
+            )
         base = self.job.site_url.rstrip("/")
 
         def link(name: str) -> str | None:
