@@ -12,17 +12,19 @@ participants is left out, so no row describes one person.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Avg, Count, F, FloatField, Max, Min, QuerySet, StdDev, Sum
+from django.db.models import Avg, Count, F, FloatField, Max, Min, QuerySet, Sum
 from django.db.models.functions import Cast, Floor
 
 from data_browser import datatypes as T
 from data_browser.access import Anonymization
-from data_browser.identity import Deidentifier, deidentifier_for, participant_code
+from data_browser.identity import REMOVED, Deidentifier, participant_code
 
 from .models import SELF
 
@@ -55,40 +57,79 @@ class _OwnDataDeidentifier(Deidentifier):
         return super().code(experiment_id, participant_id)
 
 
-def transform_for(
-    mode: str, experiment_id: int, own_participant_id: str | None = None
-) -> Transform:
-    """The per-record rewrite of a file mode (keep / remove / the participant's own copy)."""
-    if mode == Anonymization.KEEP:
-        return keep
-    if mode == SELF:
-        from data_browser.models import RoomParticipant
+class _NameParts:
+    """Each part of a person's name as a whole word (a chat line says "Hi, I'm Alex", a
+    variable snapshot holds a first name): the Deidentifier only knows full names."""
 
-        people = RoomParticipant.objects.filter(room__experiment_id=experiment_id).values_list(
+    def __init__(self, names: Iterable[str]) -> None:
+        parts = {p for name in names for p in re.split(r"[\s,]+", name or "") if len(p) >= 2}
+        alternation = "|".join(re.escape(p) for p in sorted(parts, key=len, reverse=True))
+        self.pattern = re.compile(rf"\b(?:{alternation})\b", re.IGNORECASE) if parts else None
+
+    def payload(self, value: Any) -> Any:
+        if self.pattern is None:
+            return value
+        if isinstance(value, str):
+            return self.pattern.sub(REMOVED, value)
+        if isinstance(value, dict):
+            return {self.payload(str(k)): self.payload(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.payload(v) for v in value]
+        return value
+
+
+def _people(experiment_id: int) -> QuerySet:
+    from data_browser.models import RoomParticipant
+
+    return (
+        RoomParticipant.objects.filter(room__experiment_id=experiment_id)
+        .values_list(
             "room__experiment__public_id",
             "participant__public_id",
             "participant__display_name",
             "participant__email",
             "participant__ip_address",
         )
-        deid: Deidentifier = _OwnDataDeidentifier(people.distinct(), own_participant_id or "")
-        return deid.record
-    if mode == Anonymization.REMOVE:
-        deid = deidentifier_for([experiment_id])
-        room_fields = {
-            dt.key: [f.name for f in dt.fields if f.kind == T.ROOM] for dt in T.DATA_TYPES
-        }
+        .distinct()
+    )
 
-        def remove(dt: T.DataType, record: Record) -> Record:
-            out = deid.record(dt, record)
+
+def transform_for(
+    mode: str, experiment_id: int, own_participant_id: str | None = None
+) -> Transform:
+    """The per-record rewrite of a file mode (keep / remove / the participant's own copy)."""
+    if mode == Anonymization.KEEP:
+        return keep
+    people = list(_people(experiment_id))
+    if mode == SELF:
+        own = own_participant_id or ""
+        deid: Deidentifier = _OwnDataDeidentifier(people, own)
+        names = _NameParts(p[2] for p in people if p[1] != own)
+        rooms = False
+    elif mode == Anonymization.REMOVE:
+        deid = Deidentifier(people)
+        names = _NameParts(p[2] for p in people)
+        rooms = True
+    else:
+        raise ValueError(f"no record transform for {mode!r}")
+    scrubbed = {
+        dt.key: [f.name for f in dt.fields if f.kind in (T.TEXT, T.JSON)] for dt in T.DATA_TYPES
+    }
+    room_fields = {dt.key: [f.name for f in dt.fields if f.kind == T.ROOM] for dt in T.DATA_TYPES}
+
+    def remove(dt: T.DataType, record: Record) -> Record:
+        out = deid.record(dt, record)
+        for name in scrubbed[dt.key]:
+            if out.get(name) is not None:
+                out[name] = names.payload(out[name])
+        if rooms:
             exp = record.get("experimentId") or ""
             for name in room_fields[dt.key]:
                 if out.get(name):
                     out[name] = room_code(exp, out[name])
-            return out
+        return out
 
-        return remove
-    raise ValueError(f"no record transform for {mode!r}")
+    return remove
 
 
 # Aggregate only.
@@ -122,12 +163,26 @@ def _stats(prefix: str, meaning: str, unit: str = "") -> list[tuple[str, str, st
 
 
 def _stat_aggregates(prefix: str, column: str) -> dict:
+    """Mean, min, max, and the sums the sample SD is computed from (SQLite's STDDEV fails on
+    groups of one value)."""
+    value = Cast(column, FloatField())
     return {
         f"{prefix}Mean": Avg(column),
-        f"{prefix}Sd": StdDev(column, sample=True),
         f"{prefix}Min": Min(column),
         f"{prefix}Max": Max(column),
+        f"_{prefix}N": Count(column),
+        f"_{prefix}Sum": Sum(value),
+        f"_{prefix}Squares": Sum(value * value),
     }
+
+
+def _sample_sd(row: dict, prefix: str) -> float | None:
+    n = row.get(f"_{prefix}N") or 0
+    if n < 2:
+        return None
+    total, squares = row[f"_{prefix}Sum"], row[f"_{prefix}Squares"]
+    variance = max(0.0, (squares - total * total / n) / (n - 1))
+    return math.sqrt(variance)
 
 
 def _grouped(
@@ -147,6 +202,9 @@ def _grouped(
         .order_by(*group)
     )
     for row in rows:
+        for name in names:
+            if name.endswith("Sd"):
+                row[name] = _sample_sd(row, name[:-2])
         if row["participants"] < min_group:
             summary.suppressed += 1
             continue
