@@ -484,16 +484,15 @@ def _drop_from_recipient_lists(scope: Scope) -> None:
 
 
 def _delete_exports(scope: Scope) -> int:
-    """Finished export files holding any of the data go too (the exports app owns them)."""
-    try:
-        from exports.services import delete_exports_containing
-    except ImportError:
-        log.warning("exports.services.delete_exports_containing is not available")
-        return 0
-    removed = delete_exports_containing(
-        experiment=scope.experiment, room=scope.room, participant=scope.participant
+    """Finished export files holding any of the data go too; the exports app needs the room
+    memberships to find them, so this runs before the data itself is deleted."""
+    from exports.services import delete_exports_containing
+
+    return delete_exports_containing(
+        experiment=scope.experiment if scope.room is None and scope.participant is None else None,
+        room=scope.room,
+        participant=scope.participant,
     )
-    return int(removed or 0)
 
 
 def delete_data(
@@ -515,6 +514,7 @@ def delete_data(
             raise NothingToDelete(f"There is nothing left to delete for {scope.label}.")
         q = scope.record_filter()
         files = list(Recording.objects.filter(q).exclude(file="").values_list("file", flat=True))
+        exports_removed = _delete_exports(scope)
         if scope.participant is not None:
             _drop_from_recipient_lists(scope)
         for dt in T.DATA_TYPES:
@@ -527,7 +527,6 @@ def delete_data(
         else:
             Room.objects.filter(experiment=scope.experiment).delete()
         _forget_participants(people)
-        exports_removed = _delete_exports(scope)
         audit.record(
             "data.deleted",
             actor=actor,
@@ -785,13 +784,13 @@ def decide_request(
                 outcome["records_deleted"] = plan.records
             except NothingToDelete:
                 outcome["records_deleted"] = 0
-        elif approve:
-            outcome["export"] = _participant_export(actor, dr)
         dr.status = DataRequest.Status.APPROVED if approve else DataRequest.Status.DECLINED
         dr.decided_at = timezone.now()
         dr.decided_by = actor
         dr.note = note
         dr.save(update_fields=["status", "decided_at", "decided_by", "note"])
+        if approve and dr.kind == DataRequest.Kind.ACCESS:
+            outcome["export"] = str(participant_export(dr).public_id)
         audit.record(
             f"data_request.{dr.status}",
             actor=actor,
@@ -803,12 +802,19 @@ def decide_request(
     return dr
 
 
-def _participant_export(actor: Any, dr: DataRequest) -> Any:
-    """Start the export the participant will download (the exports app builds it)."""
-    try:
-        from exports.services import start_participant_export
-    except ImportError:
-        log.warning("exports.services.start_participant_export is not available")
-        return None
-    job = start_participant_export(dr, actor=actor)
-    return getattr(job, "pk", None)
+def participant_export(dr: DataRequest, *, request: HttpRequest | None = None) -> Any:
+    """Start the export of an approved access request, owned by the participant's account so
+    that it appears under their exports and only they download it (the exports app builds it:
+    their own records, their own id kept, everyone else's identifiers removed)."""
+    from exports.services import start_export
+
+    account = Profile.objects.filter(participant=dr.participant, user__is_active=True).first()
+    if account is None:
+        raise GovernanceError("The participant has no active account to receive the export.")
+    return start_export(
+        account.user,
+        level="experiment",
+        experiment_id=dr.experiment.public_id,
+        for_participant_request=dr,
+        request=request,
+    )

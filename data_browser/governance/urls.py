@@ -56,4 +56,5 @@ urlpatterns = [
     path("audit/export.csv", views.audit_csv, name="audit_csv"),
     path("my-data/", views.my_data, name="my_data"),
     path("my-data/requests/", views.my_data_request, name="my_data_request"),
+    path("my-data/requests/<int:request_id>/export/", views.my_data_export, name="my_data_export"),
 ]

@@ -711,25 +711,41 @@ def my_data(request: HttpRequest) -> HttpResponse:
             "sessions": [(s, co.get(s.room_id, [])) for s in sessions],
             "experiments": experiments,
             "my_requests": my_requests,
-            "export_links": _request_exports(my_requests),
+            "export_jobs": _request_exports(request, my_requests),
         }
     )
     return render(request, "governance/my_data.html", context)
 
 
-def _request_exports(requests: QuerySet) -> dict[int, str]:
-    """Download links of approved access requests, from the exports app when it has them."""
+def _request_exports(request: HttpRequest, requests: QuerySet) -> dict[int, Any]:
+    """The newest export of each approved access request, as this participant owns it."""
+    from exports.services import jobs_for
+
+    jobs: dict[int, Any] = {}
+    for job in jobs_for(request.user).filter(data_request__in=requests).order_by("created_at"):
+        jobs[job.data_request_id] = job
+    return jobs
+
+
+@login_required
+@require_POST
+def my_data_export(request: HttpRequest, request_id: int) -> HttpResponse:
+    """Prepare the copy of an approved request again (after it expired or failed)."""
+    from exports.services import ExportError
+
+    participant = _participant(request)
+    dr = get_object_or_404(
+        DataRequest,
+        pk=request_id,
+        participant=participant,
+        kind=DataRequest.Kind.ACCESS,
+        status=DataRequest.Status.APPROVED,
+    )
     try:
-        from exports.services import participant_export_url
-    except ImportError:
-        return {}
-    links = {}
-    for dr in requests:
-        if dr.kind == DataRequest.Kind.ACCESS and dr.status == DataRequest.Status.APPROVED:
-            url = participant_export_url(dr)
-            if url:
-                links[dr.pk] = url
-    return links
+        job = S.participant_export(dr, request=request)
+    except (S.GovernanceError, ExportError) as exc:
+        return _message(request, str(exc), reverse("data_browser:my_data"), status=400)
+    return redirect("exports:detail", job.public_id)
 
 
 @login_required
