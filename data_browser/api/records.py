@@ -16,10 +16,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core import signing
+from django.db import connection
 from django.db.models import Min, Q, QuerySet
 from django.http import Http404, HttpRequest
 
-from data_browser import access, media
+from data_browser import access, copysql, media
 from data_browser import datatypes as T
 from data_browser.identity import Deidentifier, deidentifier_for, participant_code
 from data_browser.models import ApiKey, Experiment, Room
@@ -104,6 +105,16 @@ def decode_cursor(token: str) -> Cursor:
     return Cursor(sort, order, value, pk, position)
 
 
+MAX_ID_LENGTH = 200
+
+
+def check_id(name: str, value: str) -> str:
+    """Ids reach SQL: refuse what no id can be (and what PostgreSQL cannot take, NUL)."""
+    if "\x00" in value or len(value) > MAX_ID_LENGTH:
+        raise bad_parameter(name, f"is not an id (at most {MAX_ID_LENGTH} characters, no NUL)")
+    return value
+
+
 def _utc(name: str, value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -172,6 +183,9 @@ def select(
             f"This API key lacks the scope {dt.scope} needed to read {dt.api_name}.",
             {"requiredScope": dt.scope},
         )
+    check_id("scopeId", scope_id)
+    if params.room_id is not None:
+        check_id("roomId", params.room_id)
     sort = params.sort
     order = params.order
     cursor = None
@@ -276,6 +290,22 @@ def fetch(sel: Selection, limit: int, offset: int = 0) -> Page:
         last = rows[-1]
         next_cursor = encode_cursor(sel.sort, sel.order, last[-1], last[-2], position + len(rows))
     return Page([r[:-2] for r in rows], has_more, next_cursor, position)
+
+
+def copy_possible(sel: Selection) -> bool:
+    """COPY serves identifier-keeping CSVs of types whose every cell the database can make."""
+    return (
+        connection.vendor == "postgresql"
+        and sel.deidentifier is None
+        and copysql.copy_supported(sel.dt)
+    )
+
+
+def ordered(sel: Selection, offset: int = 0) -> QuerySet:
+    """The selection in its order from the request's position (cursor or offset) on."""
+    qs = _keyset(sel, sel.cursor) if sel.cursor is not None else sel.queryset
+    qs = qs.order_by(*sel.ordering)
+    return qs[offset:] if offset else qs
 
 
 def iter_rows(sel: Selection, offset: int = 0) -> Iterator:

@@ -27,9 +27,11 @@ from data_browser.models import ApiKey, Experiment, ExportRight, Membership, Roo
 from exports import services
 
 from .errors import ApiError, bad_parameter, error_response
+from .records import MAX_ID_LENGTH
 from .schemas import RECORD_SCHEMAS, Error
 from .views import api
 
+NO_NUL = r"^[^\x00]*$"
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
 
 
@@ -99,6 +101,26 @@ def parse_batch(body: bytes, content_type: str) -> list[Any]:
     return batch
 
 
+_REFERENCES = (T.ROOM, T.PARTICIPANT, T.PARTICIPANT_LIST, T.EXPERIMENT)
+
+
+def _refusal(dt: T.DataType, record: Any, room_field: str, allowed: set[str]) -> list[str]:
+    """Why a record is refused before ingest looks at it: a room this key may not write to
+    (worded as for a room that does not exist), or a reference no id can be."""
+    if not isinstance(record, dict):
+        return []
+    problems = []
+    for f in dt.fields:
+        value = record.get(f.name)
+        values = value if f.kind == T.PARTICIPANT_LIST and isinstance(value, list) else [value]
+        if f.kind in _REFERENCES and any(isinstance(v, str) and "\x00" in v for v in values):
+            problems.append(f"{f.name}: must not contain NUL characters")
+    room = record.get(room_field)
+    if not problems and isinstance(room, str) and room not in allowed:
+        problems.append(f"{room_field}: unknown room {room!r}")
+    return problems
+
+
 def ingest_batch(request: HttpRequest, dt: T.DataType) -> HttpResponse:
     key: ApiKey = request.auth
     user = request.user
@@ -120,7 +142,9 @@ def ingest_batch(request: HttpRequest, dt: T.DataType) -> HttpResponse:
     batch = parse_batch(_body(request), request.content_type or "")
     room_field = next(f.name for f in dt.fields if f.kind == T.ROOM)
     wanted = {
-        room for r in batch if isinstance(r, dict) and isinstance(room := r.get(room_field), str)
+        room
+        for r in batch
+        if isinstance(r, dict) and isinstance(room := r.get(room_field), str) and "\x00" not in room
     }
     allowed = set(
         Room.objects.filter(public_id__in=wanted, experiment_id__in=writable).values_list(
@@ -129,15 +153,11 @@ def ingest_batch(request: HttpRequest, dt: T.DataType) -> HttpResponse:
     )
     positions, accepted_records, refused = [], [], []
     for index, record in enumerate(batch):
-        room = record.get(room_field) if isinstance(record, dict) else None
-        if isinstance(room, str) and room not in allowed:
+        problems = _refusal(dt, record, room_field, allowed)
+        if problems:
             rid = record.get(dt.id_field.name)
             refused.append(
-                {
-                    "index": index,
-                    "id": rid if isinstance(rid, str) else None,
-                    "errors": [f"{room_field}: unknown room {room!r}"],
-                }
+                {"index": index, "id": rid if isinstance(rid, str) else None, "errors": problems}
             )
         else:
             positions.append(index)
@@ -224,10 +244,18 @@ class ExportRequest(Schema):
     level: Literal["type", "participant", "room", "experiment"] = Field(
         description="type: one data type of a participant; participant; room; experiment"
     )
-    experimentId: str
-    roomId: str | None = Field(None, description="Required below the experiment level")
+    experimentId: str = Field(max_length=MAX_ID_LENGTH, pattern=NO_NUL)
+    roomId: str | None = Field(
+        None,
+        max_length=MAX_ID_LENGTH,
+        pattern=NO_NUL,
+        description="Required below the experiment level",
+    )
     participantId: str | None = Field(
-        None, description="Participant id (or code); required at type and participant level"
+        None,
+        max_length=MAX_ID_LENGTH,
+        pattern=NO_NUL,
+        description="Participant id (or code); required at type and participant level",
     )
     dataTypes: list[str] | None = Field(
         None, description="API names (e.g. ratings/continuous); default all the key may read"

@@ -333,3 +333,30 @@ def test_recording_download_url_is_signed_and_works_without_a_session(world, mak
     )
     tampered = fresh.get(recs[0]["downloadUrl"].removeprefix("http://testserver")[:-3] + "xx/")
     assert tampered.status_code == 404
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("dt", T.DATA_TYPES, ids=lambda dt: dt.key)
+def test_full_csv_by_copy_equals_the_python_writer(world, make_key, api, monkeypatch, dt):
+    from data_browser.api import records
+
+    key = make_key()
+    path = f"/data/{dt.api_name}/experiment/{world.experiment.public_id}"
+    params = {"format": "csv", "sort": "onset", "order": "desc", "offset": "3"}
+    used_copy = records.copy_possible
+    copied = b"".join(api(path, key, **params).streaming_content)
+    monkeypatch.setattr(records, "copy_possible", lambda sel: False)
+    python = b"".join(api(path, key, **params).streaming_content)
+    assert copied == python
+    assert copied.count(b"\n") > 3
+    selection_types = [d for d in T.DATA_TYPES if d is not T.RECORDINGS]
+    assert (dt in selection_types) == used_copy(
+        records.select(
+            world.user("owner"),
+            records.ApiKey.objects.get(prefix=key[:17]),
+            dt,
+            "room",
+            world.room.public_id,
+            records.Params(),
+        )
+    )

@@ -145,3 +145,12 @@ def test_failed_authentications_are_limited_harder(world, make_key, api, setting
     # while blocked, even a valid key from that address waits
     r = api(path, make_key(), limit=1)
     assert r.status_code == 429 and r["Retry-After"]
+
+
+def test_ids_no_id_can_be_are_400(world, make_key, api):
+    key = make_key()
+    r = api("/data/events/room/room%00x", key)
+    assert r.status_code == 400 and "scopeId" in r.json()["message"]
+    r = api(f"/data/events/participant/{world.participant.public_id}", key, roomId="r\x00")
+    assert r.status_code == 400 and "roomId" in r.json()["message"]
+    assert api("/data/events/room/" + "r" * 300, key).status_code == 400

@@ -31,12 +31,9 @@ def download(url: str) -> bytes:
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("eager")
 def test_an_export_runs_and_downloads_with_a_signed_link(
-    world,
-    make_key,
-    call,
-    eager,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    world, make_key, call, django_capture_on_commit_callbacks
 ):
     key = make_key()
     body = {
@@ -123,7 +120,8 @@ def test_a_queued_export_is_cancelled_and_others_jobs_are_404(world, make_key, c
 
 @pytest.mark.worker
 @pytest.mark.postgres
-def test_an_export_runs_on_a_real_worker(world, make_key, call, worker):  # noqa: F811
+@pytest.mark.usefixtures("worker")
+def test_an_export_runs_on_a_real_worker(world, make_key, call):
     key = make_key()
     r = call(
         "post",

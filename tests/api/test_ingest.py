@@ -147,3 +147,12 @@ def test_too_large_bodies_are_413(world, make_key, post, settings):
 def test_unknown_ingest_type_is_400(world, make_key, post):
     r = post("/ingest/ratings", make_key(), [])
     assert r.status_code == 400 and "dataType" in r.json()["message"]
+
+
+def test_nul_in_references_is_a_record_error_not_a_crash(world, make_key, api, post):
+    key = make_key()
+    good = fresh_events(world, api, key, 1, "nul")[0]
+    batch = [{**good, "sessionId": "room\x00x"}, {**good, "participantId": "user\x00"}]
+    body = post("/ingest/events", key, batch).json()
+    assert body["rejected"] == 2
+    assert all("NUL" in e["errors"][0] for e in body["errors"])
