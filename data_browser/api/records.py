@@ -308,6 +308,16 @@ def ordered(sel: Selection, offset: int = 0) -> QuerySet:
     return qs[offset:] if offset else qs
 
 
+def next_cursor(sel: Selection, limit: int, offset: int = 0) -> str | None:
+    """The cursor after a page of ``limit`` rows, or None on the last page (two index reads)."""
+    start = 0 if sel.cursor is not None else offset
+    edge = list(ordered(sel).values_list(sel.sort, "pk")[start + limit - 1 : start + limit + 1])
+    if len(edge) < 2:
+        return None
+    position = (sel.cursor.position if sel.cursor is not None else offset) + limit
+    return encode_cursor(sel.sort, sel.order, edge[0][0], edge[0][1], position)
+
+
 def iter_rows(sel: Selection, offset: int = 0) -> Iterator:
     """Every row of the selection from the given position on, in keyset chunks (constant
     memory, no long-lived server-side cursor)."""

@@ -79,9 +79,15 @@ def _csv(request: HttpRequest, sel: records.Selection, params: records.Params, n
     """Without an explicit limit a CSV holds every record of the scope (streamed; by COPY on
     PostgreSQL when the database can produce every cell)."""
     headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
-    if params.limit is None and records.copy_possible(sel):
+    if records.copy_possible(sel):
+        queryset = records.ordered(sel, params.offset)
+        if params.limit is not None:
+            next_cursor = records.next_cursor(sel, params.limit, params.offset)
+            if next_cursor:
+                headers["X-Next-Cursor"] = next_cursor
+            queryset = queryset[: params.limit]
         return StreamingHttpResponse(
-            _copy_stream(sel.dt, records.ordered(sel, params.offset)),
+            _copy_stream(sel.dt, queryset),
             content_type="text/csv; charset=utf-8",
             headers=headers,
         )

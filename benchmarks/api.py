@@ -1,0 +1,272 @@
+"""REST API v3 on the large demo: our endpoint vs PostgreSQL doing the bare work, same run.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/hyperstudy_large \\
+    REDIS_URL=redis://127.0.0.1:6379/3 .venv/bin/python benchmarks/api.py [--repeat 7] [--load-seconds 60] [--clients 32]
+
+1. A 1000-record JSON page (room scope, and experiment scope over 1M events, both with
+   the exact ``pagination.total``) vs the same page as ``json_agg`` in PostgreSQL (target
+   <= 2x; for the experiment scope the baseline is also shown with the same ``count(*)``).
+2. The page at offset 900,000 and the same page by cursor vs offset 0 (cursor <= 1.5x).
+3. CSV: a 10,000-row page and the whole experiment (1M rows) vs ``COPY (same rows) TO
+   STDOUT`` (target <= 1.5x).
+4. Load: gunicorn (the production setup: PostgreSQL, Redis, DJANGO_DEBUG=0) on loopback,
+   N concurrent clients for S seconds: requests, errors, p50 / p99.
+
+Idempotent: migrates and loads the large demo if missing (``seed_demo --scale large``),
+vacuums the record tables (the steady state autovacuum reaches), adds one API key.
+Never deletes or changes demo records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hyperstudy_large")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hyperstudy_dash.settings")
+EXPERIMENT = "exp_research_001"
+
+
+def timed(fn, repeat: int) -> float:
+    """Median wall time in ms (one warm-up run first)."""
+    fn()
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        runs.append((time.perf_counter() - start) * 1000)
+    return statistics.median(runs)
+
+
+def line(label: str, ours: float, base: float, target: float | None = None) -> None:
+    ratio = ours / base if base else float("inf")
+    verdict = "" if target is None else ("  ok" if ratio <= target else f"  OVER {target}x")
+    print(f"  {label:<58} {ours:9.1f} ms  vs {base:9.1f} ms  = {ratio:5.2f}x{verdict}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--load-seconds", type=int, default=60)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+
+    from data_browser import copysql
+    from data_browser import datatypes as T
+    from data_browser.api import keys, records
+    from data_browser.models import Experiment, Room
+
+    if connection.vendor != "postgresql":
+        sys.exit("benchmarks/api.py compares against PostgreSQL: set DATABASE_URL")
+    settings.API_RATE_LIMIT_PER_KEY = settings.API_RATE_LIMIT_PER_ADDRESS = 10**9
+    settings.ALLOWED_HOSTS = ["*"]
+    call_command("migrate", verbosity=0)
+    call_command("seed_demo", scale="large", verbosity=0)
+    with connection.cursor() as cursor:
+        for dt in T.DATA_TYPES:
+            cursor.execute(f"VACUUM (ANALYZE) {dt.model._meta.db_table}")
+    owner = get_user_model().objects.get(username="owner")
+    _key, raw = keys.create_key(owner, name="benchmarks/api.py", scopes=list(T.ALL_SCOPES))
+    experiment = Experiment.objects.get(public_id=EXPERIMENT)
+    room = Room.objects.filter(experiment=experiment).order_by("started_at").first()
+    dt = T.EVENTS
+    n_events = dt.model.objects.filter(experiment=experiment).count()
+    print(f"Large demo: {n_events:,} events in {EXPERIMENT}; room {room.public_id}")
+
+    client = Client()
+    headers = {"X-API-Key": raw}
+
+    def api(path: str, **params) -> bytes:
+        r = client.get(f"/api/v3{path}", params, headers=headers)
+        assert r.status_code == 200, (r.status_code, r.content[:300])
+        return b"".join(r.streaming_content) if r.streaming else r.content
+
+    def sql_ms(sql: str, params=()) -> float:
+        def run() -> None:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                cursor.fetchall()
+
+        return timed(run, args.repeat)
+
+    def page_sql(qs, offset: int, limit: int) -> tuple[str, tuple]:
+        page = qs.values_list(*dt.columns)[offset : offset + limit]
+        sql, params = page.query.get_compiler(using="default").as_sql()
+        return f"SELECT json_agg(t) FROM ({sql}) t", params
+
+    exp_qs = dt.model.objects.filter(experiment=experiment).order_by("timestamp", "pk")
+    room_qs = dt.model.objects.filter(room=room).order_by("timestamp", "pk")
+    count_sql = f"SELECT count(*) FROM {dt.model._meta.db_table} WHERE experiment_id = %s"
+
+    print("\n1. JSON page of 1000 records vs json_agg of the same rows (target <= 2x)")
+    room_path = f"/data/events/room/{room.public_id}"
+    exp_path = f"/data/events/experiment/{EXPERIMENT}"
+    ours_room = timed(lambda: api(room_path, limit=1000), args.repeat)
+    line("room scope (total = exact count)", ours_room, sql_ms(*page_sql(room_qs, 0, 1000)), 2)
+    ours_exp = timed(lambda: api(exp_path, limit=1000), args.repeat)
+    agg_sql, agg_params = page_sql(exp_qs, 0, 1000)
+    base_exp = sql_ms(agg_sql, agg_params)
+    line("experiment scope (1M events; total = exact count)", ours_exp, base_exp, 2)
+    base_exp_count = sql_ms(f"SELECT ({agg_sql}), ({count_sql})", (*agg_params, experiment.pk))
+    line("experiment scope vs json_agg + the same count(*)", ours_exp, base_exp_count, 2)
+    count_only = sql_ms(count_sql, (experiment.pk,))
+    print(f"  (count(*) of the 1M-event experiment alone: {count_only:.1f} ms)")
+
+    print(
+        "\n2. Deep pages: offset 900,000 and the same page by cursor vs offset 0 (cursor <= 1.5x)"
+    )
+    deep = 900_000
+    first = timed(lambda: api(exp_path, limit=1000), args.repeat)
+    by_offset = timed(lambda: api(exp_path, limit=1000, offset=deep), max(3, args.repeat // 2))
+    ts, pk = exp_qs.values_list("timestamp", "pk")[deep - 1]
+    cursor = records.encode_cursor("timestamp", "asc", ts, pk, deep)
+    by_cursor = timed(lambda: api(exp_path, limit=1000, cursor=cursor), args.repeat)
+    assert api(exp_path, limit=1000, cursor=cursor) is not None
+    same = orjson_ids(api(exp_path, limit=5, cursor=cursor)) == orjson_ids(
+        api(exp_path, limit=5, offset=deep)
+    )
+    line("offset=900000 vs offset=0", by_offset, first)
+    line("cursor at 900000 vs offset=0", by_cursor, first, 1.5)
+    print(f"  cursor page == offset page: {same}")
+
+    print("\n3. CSV vs COPY (same rows) TO STDOUT (target <= 1.5x)")
+
+    def copy_ms(qs, repeat: int = args.repeat) -> float:
+        sql, params = copysql.api_select_sql(dt, qs)
+
+        def run() -> None:
+            with (
+                connection.cursor() as cursor,
+                cursor.cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as copy,
+            ):
+                for _block in copy:
+                    pass
+
+        return timed(run, repeat)
+
+    ours_csv_page = timed(lambda: api(exp_path, format="csv", limit=10000), args.repeat)
+    line("10,000-row CSV page (experiment scope)", ours_csv_page, copy_ms(exp_qs[:10000]), 1.5)
+    full_repeat = max(1, args.repeat // 3)
+    ours_full = timed(lambda: api(exp_path, format="csv"), full_repeat)
+    base_full = copy_ms(exp_qs, full_repeat)
+    line(f"whole experiment CSV ({n_events:,} rows, no limit)", ours_full, base_full, 1.5)
+
+    print(f"\n4. Load: {args.clients} clients for {args.load_seconds} s against gunicorn")
+    load_test(args, raw, [r.public_id for r in Room.objects.filter(experiment=experiment)])
+
+
+def orjson_ids(body: bytes) -> list[str]:
+    import orjson
+
+    return [r["id"] for r in orjson.loads(body)["data"]]
+
+
+def load_test(args, key: str, rooms: list[str]) -> None:
+    env = {
+        **os.environ,
+        "DJANGO_DEBUG": "0",
+        "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/3",
+        "API_RATE_LIMIT_PER_KEY": str(10**9),
+        "API_RATE_LIMIT_PER_ADDRESS": str(10**9),
+    }
+    server = subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "hyperstudy_dash.wsgi",
+            "--bind",
+            f"127.0.0.1:{args.port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{args.port}/api/v3"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{base}/openapi.json", timeout=2)  # noqa: S310
+                break
+            except OSError:
+                time.sleep(0.2)
+        latencies: list[float] = []
+        errors: list[str] = []
+        lock = threading.Lock()
+        deadline = time.monotonic() + args.load_seconds
+
+        def client(seed: int) -> None:
+            rng = random.Random(seed)
+            while time.monotonic() < deadline:
+                room = rng.choice(rooms)
+                kind = rng.random()
+                if kind < 0.6:
+                    url = f"{base}/data/events/room/{room}?limit=100&sort=onset&order=asc"
+                elif kind < 0.85:
+                    url = f"{base}/data/chat/room/{room}"
+                else:
+                    url = f"{base}/data/events/room/{room}?limit=1000"
+                request = urllib.request.Request(url, headers={"X-API-Key": key})  # noqa: S310
+                start = time.perf_counter()
+                try:
+                    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+                        response.read()
+                        ok = response.status == 200
+                        status = str(response.status)
+                except (urllib.error.URLError, OSError) as exc:
+                    ok, status = False, str(exc)
+                took = (time.perf_counter() - start) * 1000
+                with lock:
+                    latencies.append(took)
+                    if not ok:
+                        errors.append(status)
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
+        started = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - started
+        latencies.sort()
+        n = len(latencies)
+        p50 = latencies[n // 2] if n else 0
+        p99 = latencies[min(n - 1, int(n * 0.99))] if n else 0
+        print(
+            f"  {n} requests in {elapsed:.1f} s ({n / elapsed:.1f}/s), errors: {len(errors)}"
+            f"{' ' + str(sorted(set(errors))[:3]) if errors else ''}; "
+            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+        )
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
