@@ -1,7 +1,8 @@
 """REST API v3 on the large demo: our endpoint vs PostgreSQL doing the bare work, same run.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/hyperstudy_large \\
-    REDIS_URL=redis://127.0.0.1:6379/3 .venv/bin/python benchmarks/api.py [--repeat 7] [--load-seconds 60] [--clients 32]
+    REDIS_URL=redis://127.0.0.1:6379/3 .venv/bin/python benchmarks/api.py \\
+        [--repeat 7] [--load-seconds 60] [--clients 32]
 
 1. A 1000-record JSON page (room scope, and experiment scope over 1M events, both with
    the exact ``pagination.total``) vs the same page as ``json_agg`` in PostgreSQL (target
