@@ -114,9 +114,14 @@ def read(
     if params.format == "csv":
         return _csv(request, sel, params, f"{dt.file_stem}_{scope}_{scope_id}")
     limit = params.limit or records.DEFAULT_LIMIT
-    page = records.fetch(sel, limit, params.offset)
+    if records.json_possible(sel):
+        page = records.fetch_json(sel, limit, params.offset)
+        data, returned = page.data, page.returned
+    else:
+        page = records.fetch(sel, limit, params.offset)
+        data = orjson.dumps(list(records.to_api(sel, page.rows, request)))
+        returned = len(page.rows)
     total = sel.queryset.count()
-    data = list(records.to_api(sel, page.rows, request))
     query = {
         **({"roomId": sel.query["roomId"]} if "roomId" in sel.query else {}),
         "limit": limit,
@@ -127,30 +132,28 @@ def read(
     }
     if params.cursor:
         query["cursor"] = params.cursor
-    body = {
-        "data": data,
-        "metadata": {
-            "dataType": dt.api_name,
-            "scope": scope,
-            "scopeId": scope_id,
-            "timestamp": T.iso(timezone.now()),
-            "query": query,
-            "processing": {
-                "experimentStartedAt": T.iso(sel.started_at),
-                "processingTimeMs": round((time.perf_counter() - started) * 1000),
-                "enriched": True,
-                "version": VERSION,
-            },
-            "pagination": {
-                "total": total,
-                "returned": len(data),
-                "hasMore": page.has_more,
-                "nextOffset": page.position + len(data) if page.has_more else None,
-                "nextCursor": page.next_cursor,
-            },
+    metadata = {
+        "dataType": dt.api_name,
+        "scope": scope,
+        "scopeId": scope_id,
+        "timestamp": T.iso(timezone.now()),
+        "query": query,
+        "processing": {
+            "experimentStartedAt": T.iso(sel.started_at),
+            "processingTimeMs": round((time.perf_counter() - started) * 1000),
+            "enriched": True,
+            "version": VERSION,
+        },
+        "pagination": {
+            "total": total,
+            "returned": returned,
+            "hasMore": page.has_more,
+            "nextOffset": page.position + returned if page.has_more else None,
+            "nextCursor": page.next_cursor,
         },
     }
-    return HttpResponse(orjson.dumps(body), content_type="application/json")
+    body = b'{"data":' + data + b',"metadata":' + orjson.dumps(metadata) + b"}"
+    return HttpResponse(body, content_type="application/json")
 
 
 def _data_view(dt: T.DataType) -> Callable:

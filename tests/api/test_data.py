@@ -378,3 +378,26 @@ def test_csv_pages_walk_by_cursor_header(world, make_key, api):
         .values_list("record_id", flat=True)
     )
     assert seen == expected
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("dt", T.DATA_TYPES, ids=lambda dt: dt.key)
+def test_json_built_by_postgres_equals_the_python_records(world, make_key, api, monkeypatch, dt):
+    from data_browser.api import records
+
+    key = make_key()
+    path = f"/data/{dt.api_name}/experiment/{world.experiment.public_id}"
+    for params in ({"limit": 7, "offset": 3}, {"sort": "onset", "order": "desc", "limit": 50}):
+        built = api(path, key, **params).json()
+        with monkeypatch.context() as m:
+            m.setattr(records, "json_possible", lambda sel: False)
+            python = api(path, key, **params).json()
+        assert built["data"] == python["data"] and built["data"]
+        assert built["metadata"]["pagination"] == python["metadata"]["pagination"]
+        cursor = built["metadata"]["pagination"]["nextCursor"]
+        if cursor is None:
+            continue
+        after = api(path, key, cursor=cursor, limit=5).json()["data"]
+        with monkeypatch.context() as m:
+            m.setattr(records, "json_possible", lambda sel: False)
+            assert api(path, key, cursor=cursor, limit=5).json()["data"] == after
