@@ -74,12 +74,21 @@ class _PythonFloat(_Repeated):
     )
 
 
-class _CompactJson(_Repeated):
-    """jsonb as orjson writes it (no spaces); JSON null as an empty cell."""
+_COMPACT = "regexp_replace((%(expressions)s)::text, " + _JSON_SPACE + ", '\\1', 'g')"
+_TEXT = "(%(expressions)s #>> '{}')"
+
+
+class _JsonCell(_Repeated):
+    """jsonb as ``csvcells.cell`` writes the decoded value: objects and arrays as compact JSON
+    (orjson's spacing), a top-level string as its neutralised text, numbers and booleans as
+    they are, JSON null as an empty cell."""
 
     template = (
-        "CASE WHEN %(expressions)s IS NULL OR jsonb_typeof(%(expressions)s) = 'null' THEN NULL "
-        "ELSE regexp_replace((%(expressions)s)::text, " + _JSON_SPACE + ", '\\1', 'g') END"
+        f"CASE jsonb_typeof(%(expressions)s) "
+        f"WHEN 'object' THEN {_COMPACT} WHEN 'array' THEN {_COMPACT} "
+        f"WHEN 'string' THEN CASE WHEN left({_TEXT}, 1) IN ({_FORMULA_START}) "
+        f"THEN '''' || {_TEXT} ELSE NULLIF({_TEXT}, '') END "
+        f"WHEN 'null' THEN NULL ELSE (%(expressions)s)::text END"
     )
 
 
@@ -97,7 +106,7 @@ def _expression(f: T.Field):
     if f.kind == T.INT:
         return column
     if f.kind in (T.JSON, T.PARTICIPANT_LIST):
-        return _Neutralised(_CompactJson(column))
+        return _JsonCell(column)
     if f.kind == T.URL:
         raise ValueError(f"{f.name} is made when read; use the Python writer for this type")
     return _Neutralised(column)

@@ -1,0 +1,101 @@
+"""A real Celery worker on Redis and the test PostgreSQL database: run, cancel, kill -9."""
+
+from __future__ import annotations
+
+import os
+import signal
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from data_browser import datatypes as T
+from data_browser.models import Event
+from exports import services
+from exports.models import ExportJob, Status
+
+from .conftest import open_zip, parse_csv
+from .workerproc import pool_children, wait_for
+
+pytestmark = [pytest.mark.worker, pytest.mark.postgres]
+
+
+def job_state(job):
+    job.refresh_from_db()
+    return job
+
+
+def add_events(world, n: int) -> None:
+    """Enough rows in one room that an export takes a few seconds."""
+    start = world.room.started_at
+    Event.objects.bulk_create(
+        (
+            Event(
+                record_id=f"bulk_{i}",
+                experiment=world.experiment,
+                room=world.room,
+                participant=world.participant,
+                timestamp=start + timedelta(milliseconds=i * 10),
+                onset=i * 10,
+                event_type="rating.change",
+                content=f"Slider moved by participant {world.participant.public_id}",
+                response={"value": i},
+            )
+            for i in range(n)
+        ),
+        batch_size=5000,
+    )
+
+
+def start(world, **kw):
+    kw.setdefault("level", "room")
+    kw.setdefault("room_id", world.room.public_id)
+    return services.start_export(
+        world.user("owner"), experiment_id=world.experiment.public_id, **kw
+    )
+
+
+def test_a_worker_runs_cancels_and_survives_being_killed(transactional_db, world, worker):
+    # 1. Runs to success and writes a readable ZIP.
+    job = start(world, fmt="zip", data_types=["events", "chat"])
+    wait_for(lambda: job_state(job).is_finished, timeout=90)
+    assert job.status == Status.SUCCEEDED, job.error
+    rows = parse_csv(open_zip(job).read(f"{world.room.public_id}/events.csv"))
+    assert len(rows) - 1 == T.EVENTS.model.objects.filter(room=world.room).count()
+
+    add_events(world, 120_000)
+
+    # 2. Cancel while it runs: it stops within a couple of seconds and keeps no file.
+    job = start(world, fmt="json", data_types=["events"], anonymization="remove")
+    wait_for(lambda: job_state(job).status == Status.RUNNING and job.rows_done > 0, timeout=90)
+    services.cancel_export(job, world.user("owner"))
+    wait_for(lambda: job_state(job).is_finished, timeout=5)
+    assert job.status == Status.CANCELLED
+    assert not job.file
+    temp = Path(settings.EXPORT_TEMP_DIR) / job.public_id.hex
+    assert not [p for p in temp.rglob("*") if p.is_file()]
+
+    # 3. kill -9 of the process running the export: the task is delivered again and the job
+    #    ends succeeded (or failed); it is never downloadable half-written.
+    job = start(world, fmt="csv", data_types=["events"], anonymization="remove")
+    wait_for(lambda: job_state(job).status == Status.RUNNING and job.rows_done > 0, timeout=90)
+    for pid in pool_children(worker.pid):
+        os.kill(pid, signal.SIGKILL)
+    seen_files = []
+
+    def finished():
+        current = job_state(job)
+        if not current.is_finished:
+            seen_files.append(bool(current.file))
+        return current.is_finished
+
+    wait_for(finished, timeout=120)
+    assert not any(seen_files)
+    assert job.status in (Status.SUCCEEDED, Status.FAILED)
+    assert job.attempts >= 2
+    if job.status == Status.SUCCEEDED:
+        with job.file.open("rb") as fh:
+            lines = fh.read().count(b"\n")
+        assert lines - 1 == T.EVENTS.model.objects.filter(room=world.room).count()
+    assert not ExportJob.objects.filter(status=Status.QUEUED).exists()
