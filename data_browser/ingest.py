@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -119,21 +119,24 @@ class _Refs:
                 self.roles[(room_pk, participant_pk)] = role
             self._room_members_loaded |= new_rooms
 
+    def load_component_types(self, room_ids: set[str]) -> None:
+        """Component types of the batch's experiments, read before any COPY starts: the
+        connection cannot run a query while it streams one."""
+        for ref in filter(None, (self.rooms.get(r) for r in room_ids)):
+            if ref.experiment_pk not in self.component_types:
+                self.component_types[ref.experiment_pk] = dict(
+                    ComponentSnapshot.objects.filter(experiment_id=ref.experiment_pk)
+                    .exclude(component_type="")
+                    .values_list("component_id", "component_type")
+                    .distinct()
+                )
+
     def component_type(self, experiment_pk: int, component_id: str) -> str:
-        types = self.component_types.get(experiment_pk)
-        if types is None:
-            types = dict(
-                ComponentSnapshot.objects.filter(experiment_id=experiment_pk)
-                .exclude(component_type="")
-                .values_list("component_id", "component_type")
-                .distinct()
-            )
-            self.component_types[experiment_pk] = types
-        return types.get(component_id, "")
+        return self.component_types.get(experiment_pk, {}).get(component_id, "")
 
 
 class _Plan:
-    """How one data type's API fields become table columns."""
+    """How one data type's API fields become table columns, with a converter per field."""
 
     def __init__(self, dt: T.DataType) -> None:
         self.dt = dt
@@ -141,23 +144,35 @@ class _Plan:
         self.columns = [f.attname for f in self.fields]
         self.id_pos = self.columns.index("record_id")
         meta = dt.model._meta
-        self.max_length = {
-            f.name: meta.get_field(f.column).max_length
-            for f in self.fields
-            if f.kind in (T.ID, T.STR) and meta.get_field(f.column).max_length
-        }
+        self.specs = []
+        for f in self.fields:
+            max_length = meta.get_field(f.column).max_length if f.kind in _OWN_STRINGS else None
+            required = f.required or (f.kind == T.ID and dt is not T.COMPONENTS)
+            self.specs.append((f.name, _converter(f.kind, max_length), required, _blank(f)))
         self.json_columns = [
             i for i, f in enumerate(self.fields) if f.kind in (T.JSON, T.PARTICIPANT_LIST)
         ]
         self.id_name = dt.id_field.name
+        self.derive_id = dt is T.COMPONENTS
+        self.pos = {f.name: i for i, f in enumerate(self.fields)}
         self.room_name = next(f.name for f in self.fields if f.kind == T.ROOM)
-        self.participant_field = next(f for f in self.fields if f.kind == T.PARTICIPANT)
+        self.room_pos = self.pos[self.room_name]
+        self.experiment_pos = self.pos["experimentId"]
+        self.participant_name = next(f.name for f in self.fields if f.kind == T.PARTICIPANT)
+        self.participant_pos = self.pos[self.participant_name]
         self.timestamp_name = next(f.name for f in self.fields if f.column == "timestamp")
+        self.timestamp_pos = self.pos[self.timestamp_name]
         self.onset_name = next(f.name for f in self.fields if f.column == "onset")
+        self.onset_pos = self.pos[self.onset_name]
+        self.recipients_pos = self.pos.get("recipientIds")
+
+
+_STRINGS = (T.ID, T.STR, T.TEXT, T.ROOM, T.EXPERIMENT, T.PARTICIPANT)
+_OWN_STRINGS = (T.ID, T.STR, T.TEXT)  # columns of the record table itself, with a max_length
 
 
 def parse_timestamp(value: Any) -> datetime:
-    if not isinstance(value, str):
+    if type(value) is not str:
         raise ValueError("must be an ISO 8601 string")
     try:
         parsed = datetime.fromisoformat(value)
@@ -168,40 +183,57 @@ def parse_timestamp(value: Any) -> datetime:
     return parsed
 
 
-def _check(f: T.Field, value: Any, max_length: int | None) -> Any:
-    """The value as stored, or ValueError saying what is wrong with it."""
-    kind = f.kind
-    if kind in (T.ID, T.STR, T.TEXT, T.ROOM, T.EXPERIMENT, T.PARTICIPANT):
-        if not isinstance(value, str):
-            raise ValueError("must be a string")
-        if "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        if max_length is not None and len(value) > max_length:
-            raise ValueError(f"must be at most {max_length} characters")
-        return value
+def _converter(kind: str, max_length: int | None) -> Callable[[Any], Any]:
+    """A function returning the value as stored, or raising ValueError saying what is wrong."""
+    if kind in _STRINGS:
+        limit = max_length or 0
+
+        def to_str(value: Any) -> str:
+            if type(value) is not str:
+                raise ValueError("must be a string")
+            if limit and len(value) > limit:
+                raise ValueError(f"must be at most {limit} characters")
+            if "\x00" in value:
+                raise ValueError("must not contain NUL characters")
+            return value
+
+        return to_str
     if kind == T.INT:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError("must be an integer")
-        if isinstance(value, float):
-            if not value.is_integer():
-                raise ValueError("must be an integer")
-            value = int(value)
-        if not -BIGINT <= value <= BIGINT:
-            raise ValueError("is out of range")
-        return value
+
+        def to_int(value: Any) -> int:
+            if type(value) is not int:
+                if type(value) is not float or not value.is_integer():
+                    raise ValueError("must be an integer")
+                value = int(value)
+            if not -BIGINT <= value <= BIGINT:
+                raise ValueError("is out of range")
+            return value
+
+        return to_int
     if kind == T.FLOAT:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError("must be a number")
-        if not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        return float(value)
+
+        def to_float(value: Any) -> float:
+            if type(value) is not float:
+                if type(value) is not int:
+                    raise ValueError("must be a number")
+                value = float(value)
+            if not math.isfinite(value):
+                raise ValueError("must be a finite number")
+            return value
+
+        return to_float
     if kind == T.DATETIME:
-        return parse_timestamp(value)
+        return parse_timestamp
     if kind == T.PARTICIPANT_LIST:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ValueError("must be a list of participant ids")
-        return value
-    if kind == T.JSON:
+
+        def to_id_list(value: Any) -> list[str]:
+            if type(value) is not list or not all(type(v) is str for v in value):
+                raise ValueError("must be a list of participant ids")
+            return value
+
+        return to_id_list
+
+    def to_json(value: Any) -> Any:
         try:
             dumped = orjson.dumps(value)
         except TypeError:
@@ -209,7 +241,13 @@ def _check(f: T.Field, value: Any, max_length: int | None) -> Any:
         if b"\\u0000" in dumped:
             raise ValueError("must not contain NUL characters")
         return value
-    raise ValueError("cannot be written")  # pragma: no cover - NAME and URL are not writable
+
+    return to_json
+
+
+def _blank(f: T.Field) -> Any:
+    """Optional text columns store '' rather than NULL, as Django does."""
+    return "" if f.kind in (T.STR, T.TEXT) else None
 
 
 def _derived_snapshot_id(record: Mapping[str, Any]) -> str:
@@ -224,28 +262,28 @@ def _validate(
 ) -> tuple[list[Any] | None, list[str]]:
     if not isinstance(record, Mapping):
         return None, ["record must be a JSON object"]
-    dt = plan.dt
+    if plan.derive_id and record.get(plan.id_name) is None:
+        record = {**record, plan.id_name: _derived_snapshot_id(record)}
+    get = record.get
     errors: list[str] = []
-    values: dict[str, Any] = {}
-    for f in plan.fields:
-        raw = record.get(f.name)
+    values: list[Any] = []
+    append = values.append
+    for name, convert, required, blank in plan.specs:
+        raw = get(name)
         if raw is None:
-            if f.kind == T.ID and dt is T.COMPONENTS:
-                raw = _derived_snapshot_id(record)
-            elif f.required or f.kind == T.ID:
-                errors.append(f"{f.name}: is required")
-                continue
-            else:
-                values[f.name] = None
-                continue
+            if required:
+                errors.append(f"{name}: is required")
+            append(blank)
+            continue
         try:
-            values[f.name] = _check(f, raw, plan.max_length.get(f.name))
+            append(convert(raw))
         except ValueError as exc:
-            errors.append(f"{f.name}: {exc}")
+            errors.append(f"{name}: {exc}")
+            append(blank)
 
     room = None
-    room_public = values.get(plan.room_name)
-    if isinstance(room_public, str):
+    room_public = values[plan.room_pos]
+    if room_public:
         room = refs.rooms.get(room_public)
         if room is None:
             errors.append(f"{plan.room_name}: unknown room {room_public!r}")
@@ -255,62 +293,66 @@ def _validate(
                 f"{plan.room_name}: experiment {room.experiment_public_id} is "
                 f"{room.experiment_status} and accepts no new data"
             )
-        exp_public = values.get("experimentId")
+        exp_public = values[plan.experiment_pos]
         if exp_public is not None and exp_public != room.experiment_public_id:
             errors.append(
                 f"experimentId: room {room_public} belongs to {room.experiment_public_id}, "
                 f"not {exp_public}"
             )
-        values["experimentId"] = room.experiment_pk
-        values[plan.room_name] = room.pk
+        values[plan.experiment_pos] = room.experiment_pk
+        values[plan.room_pos] = room.pk
 
-    pf = plan.participant_field
     participant_pk = None
-    participant_public = values.get(pf.name)
-    if isinstance(participant_public, str):
+    participant_public = values[plan.participant_pos]
+    if participant_public is not None:
         participant_pk = refs.participants.get(participant_public)
         if participant_pk is None:
-            errors.append(f"{pf.name}: unknown participant {participant_public!r}")
+            errors.append(f"{plan.participant_name}: unknown participant {participant_public!r}")
         elif room is not None and (room.pk, participant_pk) not in refs.roles:
-            errors.append(f"{pf.name}: {participant_public} did not take part in {room_public}")
-        values[pf.name] = participant_pk
-    recipients = values.get("recipientIds")
-    if dt is T.CHAT and isinstance(recipients, list):
-        unknown = [r for r in recipients if refs.participants.get(r) is None]
+            errors.append(
+                f"{plan.participant_name}: {participant_public} did not take part in {room_public}"
+            )
+        values[plan.participant_pos] = participant_pk
+    if plan.recipients_pos is not None and values[plan.recipients_pos]:
+        unknown = [r for r in values[plan.recipients_pos] if refs.participants.get(r) is None]
         if unknown:
-            errors.append(f"recipientIds: unknown participants {', '.join(map(str, unknown))}")
+            errors.append(f"recipientIds: unknown participants {', '.join(unknown)}")
 
-    timestamp = values.get(plan.timestamp_name)
-    if room is not None and isinstance(timestamp, datetime):
-        expected = round((timestamp - room.started_at).total_seconds() * 1000)
-        onset = values.get(plan.onset_name)
+    timestamp = values[plan.timestamp_pos]
+    if room is not None and timestamp is not None:
+        delta = timestamp - room.started_at
+        expected = delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000
+        onset = values[plan.onset_pos]
         if onset is None:
-            values[plan.onset_name] = expected
-        elif isinstance(onset, int) and abs(onset - expected) > tolerance:
+            values[plan.onset_pos] = expected
+        elif abs(onset - expected) > tolerance:
             errors.append(
                 f"{plan.onset_name}: {onset} does not match the timestamp "
                 f"(expected {expected} ms from the room's start, ± {tolerance} ms)"
             )
-    elif values.get(plan.onset_name) is None and plan.timestamp_name in values:
+    elif values[plan.onset_pos] is None and not errors:
         errors.append(f"{plan.onset_name}: cannot be computed without a valid timestamp and room")
 
     if errors:
         return None, errors
-
-    if dt is T.EVENTS and room is not None:
-        component_id = values.get("componentId")
-        if not values.get("componentType") and component_id:
-            values["componentType"] = refs.component_type(room.experiment_pk, component_id)
-        if not values.get("content"):
-            values["content"] = values["eventType"] + (f": {component_id}" if component_id else "")
-        if not values.get("participantRole") and participant_pk is not None:
-            values["participantRole"] = refs.roles.get((room.pk, participant_pk), "")
-    return [values[f.name] if values[f.name] is not None else _blank(f) for f in plan.fields], []
+    if plan.dt is T.EVENTS:
+        _enrich_event(plan, values, room, participant_pk, refs)
+    return values, []
 
 
-def _blank(f: T.Field) -> Any:
-    """Optional text columns store '' rather than NULL, as Django does."""
-    return "" if f.kind in (T.STR, T.TEXT) else None
+def _enrich_event(
+    plan: _Plan, values: list[Any], room: _RoomRef, participant_pk: int | None, refs: _Refs
+) -> None:
+    """Fill componentType, content and participantRole when the sender left them out."""
+    pos = plan.pos
+    component_id = values[pos["componentId"]]
+    if not values[pos["componentType"]] and component_id:
+        values[pos["componentType"]] = refs.component_type(room.experiment_pk, component_id)
+    if not values[pos["content"]]:
+        event_type = values[pos["eventType"]]
+        values[pos["content"]] = event_type + (f": {component_id}" if component_id else "")
+    if not values[pos["participantRole"]] and participant_pk is not None:
+        values[pos["participantRole"]] = refs.roles.get((room.pk, participant_pk), "")
 
 
 def _chunks(records: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -332,47 +374,57 @@ def ingest(
     refs = _Refs()
     tolerance = settings.INGEST_ONSET_TOLERANCE_MS
     result = IngestResult(data_type=dt.api_name)
-    index = 0
+    store = _store_postgres if connection.vendor == "postgresql" else _store_bulk
+    offset = 0
     for chunk in _chunks(records, batch_size or settings.INGEST_BATCH_SIZE):
-        room_ids: set[str] = set()
-        people: set[str] = set()
-        for record in chunk:
-            if isinstance(record, Mapping):
-                if isinstance(r := record.get(plan.room_name), str):
-                    room_ids.add(r)
-                if isinstance(p := record.get(plan.participant_field.name), str):
-                    people.add(p)
-                if isinstance(rs := record.get("recipientIds"), list):
-                    people.update(x for x in rs if isinstance(x, str))
-        refs.load(room_ids, people)
-
-        rows: list[list[Any]] = []
-        seen: set[str] = set()
-        for record in chunk:
-            row, errors = _validate(plan, record, refs, tolerance, accept_closed)
-            if errors:
-                rid = record.get(plan.id_name) if isinstance(record, Mapping) else None
-                result.errors.append(
-                    RecordError(index, rid if isinstance(rid, str) else None, errors)
-                )
-            elif row[plan.id_pos] in seen:
-                result.duplicates += 1
-            else:
-                seen.add(row[plan.id_pos])
-                rows.append(row)
-            index += 1
+        _load_refs(plan, chunk, refs)
+        valid = _valid_rows(plan, chunk, offset, refs, tolerance, accept_closed, result)
+        inserted, stored = store(plan, valid)
         result.received += len(chunk)
-        if rows:
-            inserted = _store(plan, rows)
-            result.accepted += inserted
-            result.duplicates += len(rows) - inserted
+        result.accepted += inserted
+        result.duplicates += stored - inserted
+        offset += len(chunk)
     return result
 
 
-def _store(plan: _Plan, rows: list[list[Any]]) -> int:
-    if connection.vendor == "postgresql":
-        return _store_postgres(plan, rows)
-    return _store_bulk(plan, rows)
+def _load_refs(plan: _Plan, chunk: list[Any], refs: _Refs) -> None:
+    room_ids: set[str] = set()
+    people: set[str] = set()
+    for record in chunk:
+        if isinstance(record, Mapping):
+            if isinstance(r := record.get(plan.room_name), str):
+                room_ids.add(r)
+            if isinstance(p := record.get(plan.participant_name), str):
+                people.add(p)
+            if isinstance(rs := record.get("recipientIds"), list):
+                people.update(x for x in rs if isinstance(x, str))
+    refs.load(room_ids, people)
+    if plan.dt is T.EVENTS:
+        refs.load_component_types(room_ids)
+
+
+def _valid_rows(
+    plan: _Plan,
+    chunk: list[Any],
+    offset: int,
+    refs: _Refs,
+    tolerance: int,
+    accept_closed: bool,
+    result: IngestResult,
+) -> Iterator[list[Any]]:
+    """The chunk's valid rows, first of each id; errors and repeats are noted on ``result``."""
+    seen: set[str] = set()
+    id_pos = plan.id_pos
+    for index, record in enumerate(chunk, start=offset):
+        row, errors = _validate(plan, record, refs, tolerance, accept_closed)
+        if errors:
+            rid = record.get(plan.id_name) if isinstance(record, Mapping) else None
+            result.errors.append(RecordError(index, rid if isinstance(rid, str) else None, errors))
+        elif row[id_pos] in seen:
+            result.duplicates += 1
+        else:
+            seen.add(row[id_pos])
+            yield row
 
 
 def _existing_ids(plan: _Plan, ids: list[str]) -> set[str]:
@@ -387,7 +439,9 @@ def _existing_ids(plan: _Plan, ids: list[str]) -> set[str]:
     return found
 
 
-def _store_bulk(plan: _Plan, rows: list[list[Any]]) -> int:
+def _store_bulk(plan: _Plan, valid: Iterator[list[Any]]) -> tuple[int, int]:
+    """Insert the rows whose ids are new; returns (inserted, rows offered)."""
+    rows = list(valid)
     id_pos = plan.id_pos
     existing = _existing_ids(plan, [r[id_pos] for r in rows])
     model = plan.dt.model
@@ -398,54 +452,50 @@ def _store_bulk(plan: _Plan, rows: list[list[Any]]) -> int:
     ]
     with transaction.atomic():
         model.objects.bulk_create(objs, batch_size=500, ignore_conflicts=True)
-    return len(objs)
+    return len(objs), len(rows)
 
 
-def _copy_rows(plan: _Plan, rows: list[list[Any]]) -> Iterator[list[Any]]:
-    json_cols = plan.json_columns
-    for row in rows:
-        if json_cols:
-            row = list(row)
-            for i in json_cols:
-                if row[i] is not None:
-                    row[i] = orjson.dumps(row[i]).decode()
-        yield row
+def _copy_row(plan: _Plan, row: list[Any]) -> list[Any]:
+    if plan.json_columns:
+        row = list(row)
+        for i in plan.json_columns:
+            if row[i] is not None:
+                row[i] = orjson.dumps(row[i]).decode()
+    return row
 
 
-def _store_postgres(plan: _Plan, rows: list[list[Any]]) -> int:
-    """COPY straight into the table when none of the ids is there yet (the common case);
-    otherwise COPY into a temporary table and insert what is new."""
+def _store_postgres(plan: _Plan, valid: Iterator[list[Any]]) -> tuple[int, int]:
+    """Stream rows into the table with COPY as they are validated, so PostgreSQL writes while
+    Python validates. When an id is already stored (a replay), the COPY fails as a whole and the
+    batch goes through a temporary table, inserting only what is new."""
     table = connection.ops.quote_name(plan.dt.model._meta.db_table)
     cols = ", ".join(connection.ops.quote_name(c) for c in plan.columns)
-    ids = [r[plan.id_pos] for r in rows]
+    rows: list[list[Any]] = []
     with transaction.atomic(), connection.cursor() as cursor:
         raw = cursor.cursor
-        raw.execute(
-            f"SELECT record_id FROM {table} WHERE record_id = ANY(%s)",
-            [ids],
-        )
-        existing = {r[0] for r in raw.fetchall()}
-        if not existing:
-            try:
-                with (
-                    transaction.atomic(),
-                    raw.copy(f"COPY {table} ({cols}) FROM STDIN") as copy,
-                ):
-                    for row in _copy_rows(plan, rows):
-                        copy.write_row(row)
-                return len(rows)
-            except (IntegrityError, psycopg.errors.UniqueViolation):
-                pass  # a concurrent ingest stored some of these ids first
+        try:
+            with (
+                transaction.atomic(),
+                raw.copy(f"COPY {table} ({cols}) FROM STDIN") as copy,
+            ):
+                for row in valid:
+                    rows.append(row)
+                    copy.write_row(_copy_row(plan, row))
+            return len(rows), len(rows)
+        except (IntegrityError, psycopg.errors.UniqueViolation):
+            pass
+        for _row in valid:  # the COPY stopped early: validate the rest of the chunk
+            rows.append(_row)
         raw.execute(
             f"CREATE TEMP TABLE _ingest ON COMMIT DROP AS SELECT {cols} FROM {table} WITH NO DATA"
         )
         with raw.copy(f"COPY _ingest ({cols}) FROM STDIN") as copy:
-            for row in _copy_rows(plan, rows):
-                copy.write_row(row)
+            for row in rows:
+                copy.write_row(_copy_row(plan, row))
         raw.execute(
             f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _ingest "
             "ON CONFLICT (record_id) DO NOTHING"
         )
         inserted = raw.rowcount
         raw.execute("DROP TABLE _ingest")
-        return inserted
+        return inserted, len(rows)
