@@ -55,11 +55,12 @@ class Plot:
 
 def bucketed(
     qs: QuerySet, value_column: str, group: tuple[str, ...]
-) -> tuple[dict[tuple, list[tuple[float, float]]], int]:
-    """Average ``value_column`` over onset buckets, per ``group``; at most MAX_POINTS per line."""
-    bounds = qs.order_by().aggregate(lo=Min("onset"), hi=Max("onset"), n=Count("id"))
-    if not bounds["n"]:
-        return {}, 0
+) -> tuple[dict[tuple, list[tuple[float, float]]], dict[tuple, int]]:
+    """Average ``value_column`` over onset buckets, per ``group``: at most MAX_POINTS per line,
+    and the number of samples behind each line."""
+    bounds = qs.order_by().aggregate(lo=Min("onset"), hi=Max("onset"))
+    if bounds["lo"] is None:
+        return {}, {}
     lo, hi = bounds["lo"], bounds["hi"]
     width = max(1, math.ceil((hi - lo + 1) / MAX_POINTS))
     bucket = ExpressionWrapper(
@@ -69,20 +70,22 @@ def bucketed(
         qs.order_by()
         .annotate(bucket=bucket)
         .values(*group, "bucket")
-        .annotate(x=Avg("onset"), y=Avg(value_column))
+        .annotate(x=Avg("onset"), y=Avg(value_column), n=Count("id"))
         .order_by(*group, "bucket")
     )
     lines: dict[tuple, list[tuple[float, float]]] = {}
+    samples: dict[tuple, int] = {}
     for row in rows:
-        if row["y"] is None:
-            continue
-        lines.setdefault(tuple(row[g] for g in group), []).append((row["x"], row["y"]))
-    return lines, bounds["n"]
+        key = tuple(row[g] for g in group)
+        samples[key] = samples.get(key, 0) + row["n"]
+        if row["y"] is not None:
+            lines.setdefault(key, []).append((row["x"], row["y"]))
+    return lines, samples
 
 
 def rating_plots(qs: QuerySet, label_for: Callable[[int | None], str]) -> list[Plot]:
     """One plot per rating component, one line per participant."""
-    lines, total = bucketed(qs, "value", ("component_id", "participant_id"))
+    lines, samples = bucketed(qs, "value", ("component_id", "participant_id"))
     plots: dict[str, Plot] = {}
     for (component, participant), points in lines.items():
         plot = plots.setdefault(
@@ -90,8 +93,7 @@ def rating_plots(qs: QuerySet, label_for: Callable[[int | None], str]) -> list[P
             Plot(f"rating-{component}", f"Continuous rating: {component}", "value"),
         )
         plot.series.append(Series(label_for(participant), points))
-    for plot in plots.values():
-        plot.samples = total
+        plot.samples += samples[(component, participant)]
     return list(plots.values())
 
 
@@ -101,10 +103,10 @@ def sync_plots(qs: QuerySet, label_for: Callable[[int | None], str]) -> list[Plo
         ("time_drift", "sync-drift", "Sync: time drift", "ms"),
         ("sync_quality", "sync-quality", "Sync: quality", "0-1"),
     ):
-        lines, total = bucketed(qs, column, ("participant_id",))
+        lines, samples = bucketed(qs, column, ("participant_id",))
         if not lines:
             continue
-        plot = Plot(slug, title, unit, samples=total)
+        plot = Plot(slug, title, unit, samples=sum(samples.values()))
         plot.series = [Series(label_for(p), pts) for (p,), pts in lines.items()]
         out.append(plot)
     return out
