@@ -139,9 +139,14 @@ def copy_rows(
 ) -> int:
     """Stream the CSV rows (no header) of ``queryset`` into ``write``; returns the row count."""
     sql, params = api_select_sql(dt, queryset)
-    conn = connection or connections[queryset.db]
-    conn.ensure_connection()
-    with conn.connection.cursor() as cursor:
+    return copy_select(sql, params, write, connection=connection or connections[queryset.db])
+
+
+def copy_select(sql: str, params: tuple, write: Callable[[bytes], object], *, connection) -> int:
+    """``COPY (sql) TO STDOUT (FORMAT csv)`` into ``write``, for a statement from
+    ``api_select_sql`` (a caller may compile it once and vary its params)."""
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor:
         with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as copy:
             for block in copy:
                 write(bytes(block))

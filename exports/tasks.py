@@ -39,13 +39,14 @@ FLUSH_SECONDS = 0.5
 
 
 class _Progress:
-    """Counts rows and, at most every half second, writes them to the row and reads the
-    cancel flag (raising ``Cancelled``)."""
+    """Counts rows and, at most twice a second, writes them and the status message to the row
+    and reads the cancel flag (raising ``Cancelled``)."""
 
     def __init__(self, job: ExportJob, piece: ExportPiece | None = None) -> None:
         self.job_id = job.pk
         self.piece_id = piece.pk if piece else None
         self.pending = 0
+        self.message: str | None = None
         self.last = time.monotonic()
 
     def tick(self, rows: int) -> None:
@@ -54,16 +55,22 @@ class _Progress:
             self.flush()
 
     def say(self, message: str) -> None:
-        ExportJob.objects.filter(pk=self.job_id).update(message=message[:200])
-        self.flush()
+        self.message = message[:200]
+        if time.monotonic() - self.last >= FLUSH_SECONDS:
+            self.flush()
 
     def flush(self) -> None:
         self.last = time.monotonic()
+        changes: dict = {}
+        if self.message is not None:
+            changes["message"], self.message = self.message, None
         if self.pending:
             rows, self.pending = self.pending, 0
-            ExportJob.objects.filter(pk=self.job_id).update(rows_done=F("rows_done") + rows)
+            changes["rows_done"] = F("rows_done") + rows
             if self.piece_id:
                 ExportPiece.objects.filter(pk=self.piece_id).update(rows_done=F("rows_done") + rows)
+        if changes:
+            ExportJob.objects.filter(pk=self.job_id).update(**changes)
         state = ExportJob.objects.filter(pk=self.job_id).values_list("status", "cancel_requested")
         row = state.first()
         if row is None or row[1] or row[0] != Status.RUNNING:
@@ -343,12 +350,23 @@ def _local_copy(name: str, temp: str) -> str:
         return local
 
 
+class _LocalFile(File):
+    """A finished temp file: local storage moves it into place instead of copying it."""
+
+    def __init__(self, fh, path: str) -> None:
+        super().__init__(fh)
+        self._path = path
+
+    def temporary_file_path(self) -> str:
+        return self._path
+
+
 def _store(job: ExportJob, path: str, ext: str) -> None:
     """Move the finished file into storage, then (and only then) mark the job succeeded."""
     sha256, size = writers.file_digest(path)
     name = services.download_name(job, ext)
     with open(path, "rb") as fh:
-        stored = default_storage.save(export_upload_to(job, name), File(fh))
+        stored = default_storage.save(export_upload_to(job, name), _LocalFile(fh, path))
     with transaction.atomic():
         current = ExportJob.objects.select_for_update().filter(pk=job.pk).first()
         if current is None or current.status != Status.RUNNING or current.cancel_requested:

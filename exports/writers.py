@@ -160,6 +160,8 @@ class Plan:
     say: Callable[[str], None]
     conn: Any = None
     chunk_rows: int = field(default_factory=lambda: settings.EXPORT_CHUNK_ROWS)
+    _scoped: dict[str, QuerySet] = field(default_factory=dict)
+    _copy_sql: dict[str, tuple[str, tuple, int]] = field(default_factory=dict)
 
     @property
     def mode(self) -> str:
@@ -171,13 +173,25 @@ class Plan:
 
     def records_qs(self, dt: T.DataType) -> QuerySet:
         """The job's scope for one type, through the access layer (re-read for the user now)."""
-        job = self.job
-        qs = access.records(job.user, dt).filter(experiment_id=job.experiment_id)
-        if job.room_id:
-            qs = qs.filter(room_id=job.room_id)
-        if job.participant_id:
-            qs = qs.filter(participant_id=job.participant_id)
-        return qs
+        if dt.key not in self._scoped:
+            job = self.job
+            qs = access.records(job.user, dt).filter(experiment_id=job.experiment_id)
+            if job.room_id:
+                qs = qs.filter(room_id=job.room_id)
+            if job.participant_id:
+                qs = qs.filter(participant_id=job.participant_id)
+            self._scoped[dt.key] = qs
+        return self._scoped[dt.key]
+
+    def room_copy_sql(self, dt: T.DataType, room_id: int) -> tuple[str, tuple]:
+        """The COPY SELECT of one room, compiled once per type (only the room id changes)."""
+        if dt.key not in self._copy_sql:
+            sentinel = -7_310_777_001
+            qs = _ordered(self.records_qs(dt).filter(room_id=sentinel))
+            sql, params = copysql.api_select_sql(dt, qs)
+            self._copy_sql[dt.key] = (sql, params, params.index(sentinel))
+        sql, params, at = self._copy_sql[dt.key]
+        return sql, (*params[:at], room_id, *params[at + 1 :])
 
     def rooms(self) -> list[Room]:
         job = self.job
@@ -229,15 +243,17 @@ def _ordered(qs: QuerySet) -> QuerySet:
     return qs.order_by("onset", "id")
 
 
-def write_csv_rows(plan: Plan, dt: T.DataType, qs: QuerySet, out: HashingFile) -> int:
-    """The rows of one room (or one participant) as CSV, without header."""
-    qs = _ordered(qs)
+def write_room_csv(plan: Plan, dt: T.DataType, room: Room, out: HashingFile) -> int:
+    """The rows of one room (within the job's scope) as CSV, without header."""
     if plan.use_copy(dt):
-        if plan.conn is not None and plan.conn is not connections["default"]:
-            return _copy_with_ticks(plan, dt, qs, out)
-        rows = copysql.copy_rows(dt, qs, out.write, connection=plan.conn)
+        sql, params = plan.room_copy_sql(dt, room.pk)
+        conn = plan.conn or connections["default"]
+        if conn is not connections["default"]:
+            return _copy_with_ticks(plan, sql, params, out)
+        rows = copysql.copy_select(sql, params, out.write, connection=conn)
         plan.tick(rows)
         return rows
+    qs = _ordered(plan.records_qs(dt).filter(room_id=room.pk))
     text = io.TextIOWrapper(_Unclosable(out), encoding="utf-8", newline="", write_through=False)
     writer = csv.writer(text, lineterminator="\n")
     rows = 0
@@ -251,7 +267,7 @@ def write_csv_rows(plan: Plan, dt: T.DataType, qs: QuerySet, out: HashingFile) -
     return rows
 
 
-def _copy_with_ticks(plan: Plan, dt: T.DataType, qs: QuerySet, out: HashingFile) -> int:
+def _copy_with_ticks(plan: Plan, sql: str, params: tuple, out: HashingFile) -> int:
     """COPY on the reader connection; progress (estimated from line ends) and the cancel flag
     are handled on the default connection while the rows stream."""
     pending = ticked = 0
@@ -265,7 +281,7 @@ def _copy_with_ticks(plan: Plan, dt: T.DataType, qs: QuerySet, out: HashingFile)
             ticked += pending
             pending = 0
 
-    rows = copysql.copy_rows(dt, qs, write, connection=plan.conn)
+    rows = copysql.copy_select(sql, params, write, connection=plan.conn)
     plan.tick(rows - ticked)
     return rows
 
@@ -290,7 +306,7 @@ def write_type_csv(plan: Plan, dt: T.DataType, rooms: list[Room], raw: IO[bytes]
     plan.say(f"Writing {posixpath.basename(path)}…")
     rows = 0
     for room in rooms:
-        rows += write_csv_rows(plan, dt, plan.records_qs(dt).filter(room_id=room.pk), out)
+        rows += write_room_csv(plan, dt, room, out)
     return out.entry(path, dt.api_name, rows)
 
 

@@ -14,10 +14,18 @@ def broker_down():
 
     before = app.conf.broker_url
     app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-    app._pool = None
+    _forget_connections(app)
     yield
     app.conf.broker_url = before
+    _forget_connections(app)
+
+
+def _forget_connections(app) -> None:
+    """Drop pooled broker connections so the next send connects to the configured URL."""
+    if app._pool is not None:
+        app._pool.force_close_all()
     app._pool = None
+    app.amqp._producer_pool = None
 
 
 def test_the_dialog_says_the_export_could_not_start(transactional_db, world, client, broker_down):

@@ -1,0 +1,321 @@
+"""Export speed and memory against baselines, in one run, with the ratios printed.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/hyperstudy_large \\
+        .venv/bin/python benchmarks/export.py [--skip-memory] [--skip-peers]
+
+1. CSV export of the ~1,000,000 events of exp_research_001 (the real job: per-room COPY,
+   hashing, storage) vs one raw ``COPY (same SELECT) TO STDOUT (FORMAT csv)`` into a file.
+   Target: <= 1.3x.
+2. The full-experiment ZIP (all seven types, built in per-room pieces and merged) vs a raw
+   COPY of the same rows compressed with zlib at the same level. Target: <= 1.5x.
+3. Peak memory of a worker process exporting 1M vs 3M rows (COPY path and the Python path
+   used for de-identified files): within 50 MB. The 1M/3M experiments are synthetic and live
+   in a separate benchmark database (``--memory-db``), created on first use.
+4. Against what researchers use today on the same rows: django-import-export's CSV export
+   and pandas ``read_sql`` + ``to_csv``. Target: ours >= 5x faster. Needs the ``bench``
+   extra (``pip install -e '.[bench]'``).
+
+The large demo is loaded first with ``seed_demo --scale large`` (skipped when present). The
+benchmark only reads demo records; it creates its own export jobs and removes their files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hyperstudy_dash.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from data_browser import access, copysql  # noqa: E402
+from data_browser import datatypes as T  # noqa: E402
+from data_browser.models import Experiment  # noqa: E402
+from exports import services  # noqa: E402
+from exports.models import ExportJob, Status  # noqa: E402
+from hyperstudy_dash.celery import app  # noqa: E402
+
+EXPERIMENT = "exp_research_001"
+MEMORY_DB = "postgres://postgres@127.0.0.1:5432/hs_bench_exports"
+
+
+def eager() -> None:
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+
+
+def run_export(user, **kw) -> tuple[float, ExportJob]:
+    started = time.perf_counter()
+    job = services.start_export(user, **kw)
+    took = time.perf_counter() - started
+    job.refresh_from_db()
+    if job.status != Status.SUCCEEDED:
+        raise SystemExit(f"export failed: {job.error}")
+    return took, job
+
+
+def drop(job: ExportJob) -> None:
+    services.delete_export(job, job.user)
+
+
+def raw_copy(sql: str, params: tuple, write) -> int:
+    with connection.cursor() as c:
+        cursor = c.cursor
+        with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as copy:
+            for block in copy:
+                write(bytes(block))
+        return cursor.rowcount
+
+
+def scoped(user, dt: T.DataType, experiment: Experiment):
+    return access.records(user, dt).filter(experiment=experiment).order_by("onset", "id")
+
+
+def line(name: str, ours: float, base: float, target: str) -> None:
+    print(
+        f"  {name:<44} ours {ours:8.2f}s  baseline {base:8.2f}s  ratio {ours / base:5.2f}x"
+        f"  (target {target})"
+    )
+
+
+def bench_csv(user, experiment) -> float:
+    print("1. CSV of all events of the experiment")
+    dt = T.EVENTS
+    ours, job = run_export(
+        user,
+        level="experiment",
+        experiment_id=experiment.public_id,
+        data_types=["events"],
+        fmt="csv",
+    )
+    rows = job.rows_done
+    drop(job)
+    sql, params = copysql.api_select_sql(dt, scoped(user, dt, experiment))
+    with tempfile.NamedTemporaryFile() as out:
+        started = time.perf_counter()
+        out.write(copysql.header_line(dt))
+        raw_copy(sql, params, out.write)
+        out.flush()
+        base = time.perf_counter() - started
+    print(f"  rows: {rows:,}")
+    line("CSV export vs raw COPY of the same SELECT", ours, base, "<= 1.3x")
+    return ours
+
+
+def bench_zip(user, experiment) -> None:
+    print("2. Full-experiment ZIP (all data types)")
+    ours, job = run_export(user, level="experiment", experiment_id=experiment.public_id, fmt="zip")
+    rows, size = job.rows_done, job.size
+    drop(job)
+    with tempfile.NamedTemporaryFile() as out:
+        started = time.perf_counter()
+        for dt in T.DATA_TYPES:
+            compressor = zlib.compressobj(settings.EXPORT_ZIP_LEVEL, zlib.DEFLATED, -15)
+            qs = scoped(user, dt, experiment)
+            if copysql.copy_supported(dt):
+                sql, params = copysql.api_select_sql(dt, qs)
+            else:
+                sql, params = qs.values_list(
+                    *[f.column for f in dt.fields if f.kind != T.URL]
+                ).query.sql_with_params()
+            out.write(compressor.compress(copysql.header_line(dt)))
+            raw_copy(sql, tuple(params), lambda b, c=compressor: out.write(c.compress(b)))
+            out.write(compressor.flush())
+        out.flush()
+        base = time.perf_counter() - started
+    print(f"  rows: {rows:,}, ZIP size {size / 1e6:.1f} MB, zlib level {settings.EXPORT_ZIP_LEVEL}")
+    line("ZIP export vs raw COPY + zlib", ours, base, "<= 1.5x")
+
+
+def bench_peers(user, experiment, ours_csv: float) -> None:
+    print("3. Against the tools researchers use, on the same rows (all events)")
+    try:
+        import pandas as pd
+        from import_export import resources
+    except ImportError:
+        print("  skipped: install the bench extra (pip install -e '.[bench]')")
+        return
+    dt = T.EVENTS
+    qs = scoped(user, dt, experiment)
+    sql, params = qs.values_list(*dt.columns).query.sql_with_params()
+    with tempfile.NamedTemporaryFile() as out:
+        started = time.perf_counter()
+        raw = connection.cursor().connection  # psycopg connection: pandas reads through it
+        frame = pd.read_sql(sql, raw, params=params)
+        frame.to_csv(out.name, index=False)
+        pandas_time = time.perf_counter() - started
+    del frame
+
+    class EventResource(resources.ModelResource):
+        class Meta:
+            model = dt.model
+            fields = list(dt.columns)
+
+    with tempfile.NamedTemporaryFile() as out:
+        started = time.perf_counter()
+        dataset = EventResource().export(
+            queryset=qs.select_related("experiment", "room", "participant")
+        )
+        out.write(dataset.csv.encode())
+        ie_time = time.perf_counter() - started
+    del dataset
+    print(
+        f"  pandas read_sql + to_csv:        {pandas_time:8.2f}s  ours {ours_csv:.2f}s"
+        f"  speed-up {pandas_time / ours_csv:5.1f}x (target >= 5x)"
+    )
+    print(
+        f"  django-import-export CSV export: {ie_time:8.2f}s  ours {ours_csv:.2f}s"
+        f"  speed-up {ie_time / ours_csv:5.1f}x (target >= 5x)"
+    )
+
+
+# Memory: synthetic 1M- and 3M-row experiments in a benchmark database of their own.
+
+
+def prepare_memory_db() -> None:
+    """Create (once) exp_mem_1m and exp_mem_3m: rooms of 2 participants x 5,000 events."""
+    from data_browser.models import Lab, Membership, Participant, Room, RoomParticipant
+
+    call_command("migrate", verbosity=0)
+    call_command("seed_demo", verbosity=0)
+    owner = get_user_model().objects.get(username="owner")
+    lab = Lab.objects.get(slug="demo-lab")
+    for name, rooms in (("exp_mem_1m", 100), ("exp_mem_3m", 300)):
+        exp, created = Experiment.objects.get_or_create(
+            public_id=name, defaults={"lab": lab, "name": name}
+        )
+        Membership.objects.get_or_create(
+            user=owner, experiment=exp, defaults={"role": Membership.Role.OWNER}
+        )
+        if not created and Room.objects.filter(experiment=exp).count() == rooms:
+            continue
+        print(f"  creating {name} ({rooms * 10_000:,} events)…", flush=True)
+        for r in range(rooms):
+            room = Room.objects.create(
+                public_id=f"room_{name}_{r}", experiment=exp, started_at=exp.created_at
+            )
+            for i in range(2):
+                p = Participant.objects.create(
+                    public_id=f"user_{name}_{r}_{i}",
+                    display_name=f"Person {r} {i}",
+                    email=f"p{r}.{i}@example.org",
+                )
+                RoomParticipant.objects.create(room=room, participant=p, role=f"p{i}")
+        with connection.cursor() as c:
+            c.execute(
+                """
+                INSERT INTO data_browser_event (record_id, experiment_id, room_id, participant_id,
+                    timestamp, onset, event_type, category, component_type, component_id,
+                    content, state_name, participant_role, duration, response)
+                SELECT 'ev_' || rp.id || '_' || g, r.experiment_id, r.id, rp.participant_id,
+                    r.started_at + g * interval '10 milliseconds', g * 10, 'component.complete',
+                    'component', 'ShowVideo', 'video_intro', 'Video: intro.mp4',
+                    'introduction_state', rp.role, g,
+                    jsonb_build_object('value', 'yes', 'responseTime', g)
+                FROM data_browser_room r
+                JOIN data_browser_roomparticipant rp ON rp.room_id = r.id
+                CROSS JOIN generate_series(1, 5000) g
+                WHERE r.experiment_id = %s
+                """,
+                [exp.pk],
+            )
+
+
+def child_export(experiment: str, mode: str) -> None:
+    """Run one export in this (fresh) process and print its peak memory in MB."""
+    eager()
+    user = get_user_model().objects.get(username="owner")
+    fmt = "csv" if mode == "keep" else "json"
+    _took, job = run_export(
+        user,
+        level="experiment",
+        experiment_id=experiment,
+        data_types=["events"],
+        fmt=fmt,
+        anonymization=mode,
+    )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{job.rows_done} {peak:.1f}")
+    drop(job)
+
+
+def bench_memory(memory_db: str) -> None:
+    print("4. Peak memory of the exporting process, 1M vs 3M rows (synthetic experiments)")
+    env = {**os.environ, "DATABASE_URL": memory_db}
+    name = memory_db.rsplit("/", 1)[1]
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {name}"],
+        capture_output=True,
+        check=False,
+    )
+    subprocess.run([sys.executable, __file__, "--prepare-memory-db"], env=env, check=True)
+    for mode, label in (("keep", "CSV via COPY"), ("remove", "de-identified JSON (Python)")):
+        peaks = []
+        for experiment in ("exp_mem_1m", "exp_mem_3m"):
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", experiment, mode],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            rows, peak = out.split()[-2:]
+            peaks.append((int(rows), float(peak)))
+        (r1, m1), (r3, m3) = peaks
+        print(
+            f"  {label:<30} {r1:>9,} rows {m1:7.1f} MB   {r3:>9,} rows {m3:7.1f} MB"
+            f"   growth {m3 - m1:+6.1f} MB (target within 50 MB)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--memory-db", default=MEMORY_DB)
+    parser.add_argument("--child", nargs=2, metavar=("EXPERIMENT", "MODE"))
+    parser.add_argument("--prepare-memory-db", action="store_true")
+    args = parser.parse_args()
+    if args.prepare_memory_db:
+        prepare_memory_db()
+        return
+    if args.child:
+        child_export(*args.child)
+        return
+    if connection.vendor != "postgresql":
+        raise SystemExit("Set DATABASE_URL to a PostgreSQL database (e.g. hyperstudy_large).")
+    call_command("seed_demo", scale="large", stdout=io.StringIO())
+    eager()
+    user = get_user_model().objects.get(username="owner")
+    experiment = Experiment.objects.get(public_id=EXPERIMENT)
+    print(
+        f"Export benchmark on {connection.settings_dict['NAME']} "
+        f"({T.EVENTS.model.objects.filter(experiment=experiment).count():,} events)"
+    )
+    ours_csv = bench_csv(user, experiment)
+    bench_zip(user, experiment)
+    if not args.skip_peers:
+        bench_peers(user, experiment, ours_csv)
+    if not args.skip_memory:
+        bench_memory(args.memory_db)
+
+
+if __name__ == "__main__":
+    main()
