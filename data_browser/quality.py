@@ -204,10 +204,3 @@ def report(
     result = Report(types=types, completeness=completeness)
     cache.set(cache_key, result, CACHE_SECONDS)
     return result
-
-
-def cache_key(level: str, pk: int, member: bool, participant_pk: int | None) -> str:
-    """Members see every record of the scope, so they share an entry; a participant's view
-    of their own data is cached apart."""
-    who = "all" if member else f"p{participant_pk}"
-    return f"browse:quality:{level}:{pk}:{who}"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models import (
     Count,
@@ -53,6 +54,7 @@ from .tables import (
 )
 
 COUNT_CAP = 5_000
+COUNT_CACHE_SECONDS = 60
 LEVEL_TITLES = {"experiment": "Experiment", "room": "Room", "participant": "Participant"}
 
 
@@ -74,6 +76,15 @@ class Scope:
         if self.rp is not None:
             qs = qs.filter(participant_id=self.rp.participant_id)
         return qs
+
+    def visibility_key(self, user) -> str:
+        """Identifies what this user's records of the scope are: all of them for members, one
+        participant's own otherwise; caches of per-scope figures are shared accordingly."""
+        obj = self.rp or self.room or self.experiment
+        member = access.membership(user, self.experiment) is not None
+        participant = access.participant_of(user)
+        who = "all" if member else f"p{participant.pk if participant else 0}"
+        return f"{self.level}:{obj.pk}:{who}"
 
     @property
     def ref(self) -> str | None:
@@ -226,12 +237,20 @@ def _count_label(n: int) -> str:
 
 
 def tab_counts(request: HttpRequest, scope: Scope) -> dict[str, str]:
-    """Record counts for the tab labels, capped: past ten thousand rows the label says so
-    instead of counting a million rows on every request (the quality panel has exact counts)."""
-    return {
-        dt.key: _count_label(scope.records(request.user, dt).order_by()[: COUNT_CAP + 1].count())
-        for dt in T.DATA_TYPES
-    }
+    """Record counts for the tab labels, capped and kept for a minute: past the cap the label
+    says so instead of counting a million rows on every request (the quality panel has exact
+    counts), and a reader clicking through tabs does not count them again."""
+    key = f"browse:counts:{scope.visibility_key(request.user)}"
+    counts = cache.get(key)
+    if counts is None:
+        counts = {
+            dt.key: _count_label(
+                scope.records(request.user, dt).order_by()[: COUNT_CAP + 1].count()
+            )
+            for dt in T.DATA_TYPES
+        }
+        cache.set(key, counts, COUNT_CACHE_SECONDS)
+    return counts
 
 
 @login_required
@@ -471,13 +490,7 @@ def _quality_report(request: HttpRequest, scope: Scope) -> quality.Report:
         rps = rps.filter(room=scope.room)
     if scope.rp is not None:
         rps = rps.filter(pk=scope.rp.pk)
-    participant = access.participant_of(user)
-    key = quality.cache_key(
-        scope.level,
-        (scope.rp or scope.room or scope.experiment).pk,
-        member=access.membership(user, scope.experiment) is not None,
-        participant_pk=participant.pk if participant else None,
-    )
+    key = f"browse:quality:{scope.visibility_key(user)}"
     return quality.report(
         lambda dt: scope.records(user, dt),
         rps,

@@ -1,0 +1,162 @@
+"""Browse pages on the large demo: server time of the events tab vs the bare SQL, same run.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/hyperstudy_large \\
+    REDIS_URL=redis://127.0.0.1:6379/1 .venv/bin/python benchmarks/browse.py [--repeat 15]
+
+Server time is a request through Django's test client (every middleware, the session, the
+access layer, the template), signed in as the owner. The baseline is the SELECT of the same
+50 rows with their ids joined in, run bare on the same connection in the same run.
+
+1. The experiment's events tab (1M events): the first page, the page 10,000 rows deep (the
+   keyset link the table offers), a filtered page; full page and htmx partial. Targets: each
+   page <= 3x its bare query; the deep page <= 2x the first page.
+2. The same tab at room and participant level, for reference.
+3. The experiments list: <= 50 ms server time.
+
+Idempotent: migrates and loads the large demo if missing (``seed_demo --scale large``) and
+analyzes the record tables (the statistics autovacuum keeps; without them PostgreSQL plans a
+freshly loaded million rows as if they were a few hundred). Never changes demo records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hyperstudy_large")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hyperstudy_dash.settings")
+EXPERIMENT = "exp_research_001"
+PER_PAGE = 50
+
+
+def timed(fn, repeat: int) -> float:
+    """Median wall time in ms (two warm-up runs first)."""
+    fn()
+    fn()
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        runs.append((time.perf_counter() - start) * 1000)
+    return statistics.median(runs)
+
+
+def line(label: str, ours: float, base: float, target: float | None = None) -> bool:
+    ratio = ours / base if base else float("inf")
+    ok = target is None or ratio <= target
+    verdict = "" if target is None else ("  ok" if ok else f"  OVER {target}x")
+    print(f"  {label:<52} {ours:8.1f} ms  vs {base:7.2f} ms  = {ratio:6.2f}x{verdict}")
+    return ok
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.urls import reverse
+
+    from data_browser import datatypes as T
+    from data_browser.models import Experiment, Room, RoomParticipant
+
+    if connection.vendor != "postgresql":
+        sys.exit("benchmarks/browse.py measures the large demo on PostgreSQL: set DATABASE_URL")
+    settings.ALLOWED_HOSTS = ["*"]
+    call_command("migrate", verbosity=0)
+    call_command("seed_demo", scale="large", verbosity=0)
+    with connection.cursor() as cursor:
+        for table in ("room", "participant", "roomparticipant", "membership", "experiment"):
+            cursor.execute(f"ANALYZE data_browser_{table}")
+        for dt in T.DATA_TYPES:
+            cursor.execute(f"ANALYZE {dt.model._meta.db_table}")
+
+    dt = T.EVENTS
+    experiment = Experiment.objects.get(public_id=EXPERIMENT)
+    room = Room.objects.filter(experiment=experiment).order_by("started_at").last()
+    rp = RoomParticipant.objects.filter(room=room).select_related("participant").first()
+    events = dt.model.objects.filter(experiment=experiment)
+    print(f"Large demo: {events.count():,} events in {EXPERIMENT}")
+
+    client = Client()
+    client.force_login(get_user_model().objects.get(username="owner"))
+
+    def page(url: str, htmx: bool = False):
+        headers = {"HX-Request": "true"} if htmx else {}
+        response = client.get(url, headers=headers)
+        assert response.status_code == 200, (url, response.status_code)
+        return response
+
+    def bare(qs) -> float:
+        sql, params = (
+            qs.values_list(*dt.columns).order_by("onset", "id")[:PER_PAGE].query.sql_with_params()
+        )
+
+        def run() -> None:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                assert len(cursor.fetchall()) == PER_PAGE
+
+        return timed(run, args.repeat)
+
+    exp_url = reverse("data_browser:experiment_data", args=[EXPERIMENT]) + "?tab=events"
+    onset, pk = events.order_by("onset", "id").values_list("onset", "id")[10_000 - 1]
+    deep_url = f"{exp_url}&after={onset},{pk}"
+    deep_rows = events.filter(onset__gte=onset).exclude(onset=onset, id__lte=pk)
+    assert 'rel="next" href="?tab=events&amp;after=' in page(exp_url).content.decode()
+    filtered_url = f"{exp_url}&category=media"
+
+    ok = True
+    print(
+        f"\n1. Events tab, experiment level: server time vs bare SELECT of the same {PER_PAGE} rows"
+    )
+    first = timed(lambda: page(exp_url), args.repeat)
+    first_sql = bare(events)
+    ok &= line("first page", first, first_sql, 3)
+    deep = timed(lambda: page(deep_url), args.repeat)
+    ok &= line("page 10,000 rows deep (keyset link)", deep, bare(deep_rows), 3)
+    filtered = timed(lambda: page(filtered_url), args.repeat)
+    ok &= line("filtered (category=media)", filtered, bare(events.filter(category="media")), 3)
+    first_partial = timed(lambda: page(exp_url, htmx=True), args.repeat)
+    line("first page, htmx partial", first_partial, first_sql)
+    deep_partial = timed(lambda: page(deep_url, htmx=True), args.repeat)
+    line("deep page, htmx partial", deep_partial, bare(deep_rows))
+    ok &= line("deep page vs first page (target <= 2x)", deep, first, 2)
+
+    print("\n2. Events tab at room and participant level (reference)")
+    room_url = reverse("data_browser:room_data", args=[EXPERIMENT, room.public_id]) + "?tab=events"
+    line(
+        "room: first page",
+        timed(lambda: page(room_url), args.repeat),
+        bare(events.filter(room=room)),
+    )
+    viewer_url = reverse(
+        "data_browser:participant", args=[EXPERIMENT, room.public_id, rp.participant.public_id]
+    )
+    viewer_rows = events.filter(room=room, participant_id=rp.participant_id)
+    line("participant: first page", timed(lambda: page(viewer_url), args.repeat), bare(viewer_rows))
+
+    print("\n3. Experiments list (target <= 50 ms)")
+    listing = timed(lambda: page(reverse("data_browser:experiments")), args.repeat)
+    print(
+        f"  experiments list{'':<36} {listing:8.1f} ms  {'ok' if listing <= 50 else 'OVER 50 ms'}"
+    )
+    ok &= listing <= 50
+    print("\nall targets met" if ok else "\nsome targets missed (see OVER above)")
+
+
+if __name__ == "__main__":
+    main()
