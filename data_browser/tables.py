@@ -16,9 +16,9 @@ from functools import cache, lru_cache
 from typing import Any
 
 import django_tables2 as tables
-from django.core.paginator import EmptyPage, PageNotAnInteger
+from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, QueryDict
 from django.urls import reverse
 from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
@@ -345,6 +345,82 @@ def keyset_page(
         None if from_end else at(rows[-1]),
         at(rows[0]) if more else None,
         past_end=from_end,
+    )
+
+
+@dataclass
+class RecordPages:
+    """One page of a record table and the query strings of its navigation links."""
+
+    rows: list[Sequence[Any]]
+    notes: list[str]
+    next: str | None = None
+    previous: str | None = None
+    first: str | None = None
+    number: int | None = None  # numbered pages only (sorts without a keyset)
+    count: int | None = None
+
+
+def page_records(qs: QuerySet, column: str, sort: str, query: QueryDict) -> RecordPages:
+    """The page ``query`` asks for: by keyset when sorted by onset or time, else numbered
+    (only offered where one room bounds the rows). Bad cursors and page numbers become notes
+    and the nearest valid page."""
+    descending = sort.startswith("-")
+    params = query.copy()
+    for key in ("after", "before", "page"):
+        params.pop(key, None)
+
+    def link(**extra: str) -> str:
+        q = params.copy()
+        for k, v in extra.items():
+            q[k] = v
+        return q.urlencode()
+
+    notes: list[str] = []
+    if column not in KEYSET_COLUMNS:
+        return _numbered(qs, column, descending, query.get("page") or "1", link, notes)
+    cursors: dict[str, Cursor] = {}
+    for key in ("after", "before"):
+        if key in query:
+            cursor = parse_cursor(query[key], column)
+            if cursor is None:
+                notes.append("That page link is not valid (any more); showing the first page.")
+            else:
+                cursors[key] = cursor
+            break
+    page = keyset_page(qs, column, descending=descending, **cursors)
+    if not page.rows and cursors:
+        notes.append("There are no rows past that point; showing the last rows.")
+        page = keyset_page(qs, column, descending=descending, from_end=True)
+    return RecordPages(
+        page.rows,
+        notes,
+        next=link(after=str(page.next)) if page.next else None,
+        previous=link(before=str(page.previous)) if page.previous else None,
+        first=link() if (cursors or page.past_end) else None,
+    )
+
+
+def _numbered(qs: QuerySet, column: str, descending: bool, raw: str, link, notes) -> RecordPages:
+    sign = "-" if descending else ""
+    paginator = Paginator(qs.order_by(f"{sign}{column}", f"{sign}id"), PER_PAGE)
+    try:
+        number = int(raw)
+    except ValueError:
+        notes.append(f"“{raw}” is not a page number; showing the first page.")
+        number = 1
+    if number > paginator.num_pages or number < 1:
+        notes.append(f"There is no page {number}; showing page {paginator.num_pages}.")
+        number = paginator.num_pages if number > 1 else 1
+    current = paginator.page(number)
+    return RecordPages(
+        list(current.object_list),
+        notes,
+        next=link(page=str(number + 1)) if current.has_next() else None,
+        previous=link(page=str(number - 1)) if current.has_previous() else None,
+        first=link() if number > 1 else None,
+        number=number,
+        count=paginator.num_pages,
     )
 
 

@@ -14,7 +14,6 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.core.paginator import Paginator
 from django.db.models import (
     Count,
     DurationField,
@@ -40,16 +39,14 @@ from .identity import Deidentifier
 from .media import signed_url
 from .models import Experiment, Room, RoomParticipant
 from .tables import (
-    KEYSET_COLUMNS,
-    PER_PAGE,
     ExperimentTable,
     ParticipantTable,
     People,
+    RecordPages,
     RoomTable,
     configure,
     default_sort,
-    keyset_page,
-    parse_cursor,
+    page_records,
     record_table,
 )
 
@@ -343,11 +340,7 @@ class RecordView:
     table: Any
     filterset: Any
     notes: list[str]
-    next_url_params: str | None
-    previous_url_params: str | None
-    first_url_params: str | None
-    page_number: int | None = None
-    num_pages: int | None = None
+    pages: RecordPages
 
 
 def _records_view(request: HttpRequest, scope: Scope) -> RecordView:
@@ -365,71 +358,18 @@ def _records_view(request: HttpRequest, scope: Scope) -> RecordView:
     table_class = record_table(dt, scope.level, scope.people.identifiers)
     name = sort.lstrip("-")
     if name not in table_class.base_columns or not table_class.base_columns[name].orderable:
-        notes.append(f"This table cannot be sorted by “{sort}”; sorted by onset instead.")
         sort = name = default_sort(dt)
-    descending = sort.startswith("-")
+        notes.append(f"This table cannot be sorted by “{request.GET['sort']}”; sorted by {sort}.")
     column = dt.get_field(name).column
 
-    rows_qs = qs.values_list(*dt.columns, column, "id")
-    params = request.GET.copy()
-    for key in ("after", "before", "page"):
-        params.pop(key, None)
-
-    def link(**extra: str) -> str:
-        q = params.copy()
-        for k, v in extra.items():
-            q[k] = v
-        return q.urlencode()
-
-    view = RecordView(dt, None, filterset, notes, None, None, None)
-    if column in KEYSET_COLUMNS:
-        after = before = None
-        for key in ("after", "before"):
-            raw = request.GET.get(key)
-            if raw is None:
-                continue
-            cursor = parse_cursor(raw, column)
-            if cursor is None:
-                notes.append("That page link is not valid (any more); showing the first page.")
-            elif key == "after":
-                after = cursor
-            else:
-                before = cursor
-            break
-        page = keyset_page(rows_qs, column, descending=descending, after=after, before=before)
-        if not page.rows and (after or before):
-            notes.append("There are no rows past that point; showing the last rows.")
-            page = keyset_page(rows_qs, column, descending=descending, from_end=True)
-        rows = page.rows
-        view.next_url_params = link(after=str(page.next)) if page.next else None
-        view.previous_url_params = link(before=str(page.previous)) if page.previous else None
-        view.first_url_params = link() if (after or before or page.past_end) else None
-    else:
-        sign = "-" if descending else ""
-        ordered = rows_qs.order_by(f"{sign}{column}", f"{sign}id")
-        paginator = Paginator(ordered, PER_PAGE)
-        raw = request.GET.get("page", "1") or "1"
-        try:
-            number = int(raw)
-        except ValueError:
-            notes.append(f"“{raw}” is not a page number; showing the first page.")
-            number = 1
-        if number > paginator.num_pages or number < 1:
-            notes.append(f"There is no page {number}; showing page {paginator.num_pages}.")
-            number = paginator.num_pages if number > 1 else 1
-        current = paginator.page(number)
-        rows = list(current.object_list)
-        view.page_number, view.num_pages = number, paginator.num_pages
-        view.next_url_params = link(page=str(number + 1)) if current.has_next() else None
-        view.previous_url_params = link(page=str(number - 1)) if current.has_previous() else None
-        view.first_url_params = link() if number > 1 else None
-
-    records = list(T.to_records(dt, (r[:-2] for r in rows), lambda f: signed_url(request, f)))
+    pages = page_records(qs.values_list(*dt.columns, column, "id"), column, sort, request.GET)
+    rows = (row[:-2] for row in pages.rows)
+    records = list(T.to_records(dt, rows, lambda f: signed_url(request, f)))
     if not scope.people.identifiers and records:
         deid = _deidentifier(scope, dt, records)
         records = [deid.record(dt, r) for r in records]
-    view.table = table_class(records, people=scope.people, order_by=sort)
-    return view
+    table = table_class(records, people=scope.people, order_by=sort)
+    return RecordView(dt, table, filterset, notes + pages.notes, pages)
 
 
 def _deidentifier(scope: Scope, dt: T.DataType, records: list[dict]) -> Deidentifier:
