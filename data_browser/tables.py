@@ -232,14 +232,16 @@ def visible_fields(dt: T.DataType, level: str, identifiers: bool) -> list[T.Fiel
     return [f for f in dt.fields if f.kind not in hidden]
 
 
-def orderable_columns(dt: T.DataType, level: str) -> set[str]:
+def orderable_columns(dt: T.DataType, level: str, identifiers: bool = True) -> set[str]:
     """Time columns sort at every level (an index serves them); other plain columns only below
-    experiment level, where one room or participant bounds the rows to sort."""
+    experiment level, where one room or participant bounds the rows to sort. Codes do not sort
+    by the identifiers behind them."""
     names = {f.name for f in dt.fields if f.column in KEYSET_COLUMNS}
     if level != "experiment":
-        names |= {
-            f.name for f in dt.fields if f.kind not in (T.JSON, T.URL, T.PARTICIPANT_LIST, T.NAME)
-        }
+        unsortable = {T.JSON, T.URL, T.PARTICIPANT_LIST, T.NAME}
+        if not identifiers:
+            unsortable.add(T.PARTICIPANT)
+        names |= {f.name for f in dt.fields if f.kind not in unsortable}
     return names
 
 
@@ -250,7 +252,7 @@ def record_table(dt: T.DataType, level: str, identifiers: bool) -> type[RecordTa
 @cache
 def _record_table(key: str, level: str, identifiers: bool) -> type[RecordTable]:
     dt = T.BY_KEY[key]
-    orderable = orderable_columns(dt, level)
+    orderable = orderable_columns(dt, level, identifiers)
     columns = {
         f.name: FieldColumn(f, orderable=f.name in orderable)
         for f in visible_fields(dt, level, identifiers)

@@ -601,3 +601,11 @@ def test_the_data_viewer_runs_a_fixed_small_number_of_queries(
         client.get(reverse("data_browser:experiment_data", args=[exp]) + "?tab=events")
     with django_assert_max_num_queries(8):
         client.get(reverse("data_browser:experiments"))
+
+
+def test_codes_do_not_sort_by_the_identifiers_behind_them(client, world):
+    url = reverse("data_browser:room_data", args=[world.experiment.public_id, world.room.public_id])
+    login_client(client, world, "collaborator")
+    assert "cannot be sorted by “senderId”" in text(client.get(url + "?tab=chat&sort=senderId"))
+    login_client(client, world, "owner")
+    assert "cannot be sorted" not in text(client.get(url + "?tab=chat&sort=senderId"))
