@@ -112,6 +112,22 @@ class Deidentifier:
         return out
 
 
+class NamePartsDeidentifier(Deidentifier):
+    """Also removes each part of a person's name as a whole word: a chat line says "Hi, I'm
+    Alex" and a variable snapshot holds a first name, where the full name never appears."""
+
+    def __init__(self, people: Iterable[tuple[str, str, str, str, str | None]]) -> None:
+        people = list(people)
+        super().__init__(people)
+        parts = {p for person in people for p in re.split(r"[\s,]+", person[2] or "") if len(p) > 1}
+        alternation = "|".join(re.escape(p) for p in sorted(parts, key=len, reverse=True))
+        self._parts_re = re.compile(rf"\b(?:{alternation})\b", re.IGNORECASE) if parts else None
+
+    def text(self, value: str) -> str:
+        value = super().text(value)
+        return self._parts_re.sub(REMOVED, value) if self._parts_re is not None else value
+
+
 def deidentifier_for(experiment_ids: Iterable[int]) -> Deidentifier:
     """A Deidentifier that knows everyone who took part in the given experiments."""
     from .models import RoomParticipant

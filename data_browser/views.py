@@ -35,7 +35,7 @@ from django.utils.cache import patch_vary_headers
 from . import access, plots, quality
 from . import datatypes as T
 from .filters import ExperimentFilter, ParticipantFilter, RoomFilter, record_filterset
-from .identity import Deidentifier
+from .identity import NamePartsDeidentifier
 from .media import signed_url
 from .models import Experiment, Room, RoomParticipant
 from .tables import (
@@ -372,7 +372,7 @@ def _records_view(request: HttpRequest, scope: Scope) -> RecordView:
     return RecordView(dt, table, filterset, notes + pages.notes, pages)
 
 
-def _deidentifier(scope: Scope, dt: T.DataType, records: list[dict]) -> Deidentifier:
+def _deidentifier(scope: Scope, dt: T.DataType, records: list[dict]) -> NamePartsDeidentifier:
     """Knows the people of the rooms on this page: those are the ones its free text and payloads
     can name (loading a whole large experiment's people for fifty rows would cost more than
     the page)."""
@@ -387,7 +387,7 @@ def _deidentifier(scope: Scope, dt: T.DataType, records: list[dict]) -> Deidenti
         "participant__email",
         "participant__ip_address",
     )
-    return Deidentifier(people)
+    return NamePartsDeidentifier(people)
 
 
 def _data_page(request: HttpRequest, scope: Scope, template: str) -> HttpResponse:

@@ -180,6 +180,8 @@ def test_it_shows_codes_and_never_identifiers_to_deidentified_users(client, worl
             assert person.public_id not in body, url
             assert person.email not in body, url
             assert person.display_name not in body, url
+            first = person.display_name.split()[0]
+            assert not re.search(rf"\b{first}\b", body), (first, url)
     body = text(
         client.get(
             reverse("data_browser:room", args=[world.experiment.public_id, world.room.public_id])
