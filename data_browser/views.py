@@ -215,18 +215,31 @@ def experiments(request: HttpRequest) -> HttpResponse:
     filterset = ExperimentFilter(request.GET, queryset=qs)
     browsable = set(access.experiments(user).values_list("pk", flat=True))
     table = ExperimentTable(filterset.qs, browsable=browsable, order_by="-created_at")
+    return _table_page(
+        request,
+        "data_browser/experiments.html",
+        table,
+        filterset,
+        title="Experiments",
+        crumbs=[("Experiments", reverse("data_browser:experiments"))],
+        lab_admin=access.is_lab_admin(user),
+        browsable_count=len(browsable),
+    )
+
+
+def _table_page(
+    request: HttpRequest, template: str, table, filterset, scope: Scope | None = None, **extra
+) -> HttpResponse:
+    """A page whose region is one of the small tables: sorted, paged, filtered, noted."""
     notes = _filter_notes(filterset) + configure(table, request)
     context = {
-        "title": "Experiments",
+        **(_page_context(request, scope, counts=True) if scope is not None else {}),
         "table": table,
         "filterset": filterset,
         "notes": notes,
-        "crumbs": [("Experiments", reverse("data_browser:experiments"))],
-        "lab_admin_only": access.is_lab_admin(user) and len(browsable) < table.paginator.count,
+        **extra,
     }
-    return render_region(
-        request, "data_browser/experiments.html", "data_browser/_table_region.html", context
-    )
+    return render_region(request, template, "data_browser/_table_region.html", context)
 
 
 def _count_label(n: int) -> str:
@@ -274,16 +287,7 @@ def experiment(request: HttpRequest, exp_id: str) -> HttpResponse:
     table = RoomTable(
         filterset.qs, experiment_id=scope.experiment.public_id, order_by="-started_at"
     )
-    notes = _filter_notes(filterset) + configure(table, request)
-    context = {
-        **_page_context(request, scope, counts=True),
-        "table": table,
-        "filterset": filterset,
-        "notes": notes,
-    }
-    return render_region(
-        request, "data_browser/experiment.html", "data_browser/_table_region.html", context
-    )
+    return _table_page(request, "data_browser/experiment.html", table, filterset, scope)
 
 
 @login_required
@@ -305,16 +309,7 @@ def room(request: HttpRequest, exp_id: str, room_id: str) -> HttpResponse:
     )
     filterset = ParticipantFilter(request.GET, queryset=qs)
     table = ParticipantTable(filterset.qs, people=scope.people, room_id=scope.room.public_id)
-    notes = _filter_notes(filterset) + configure(table, request)
-    context = {
-        **_page_context(request, scope, counts=True),
-        "table": table,
-        "filterset": filterset,
-        "notes": notes,
-    }
-    return render_region(
-        request, "data_browser/room.html", "data_browser/_table_region.html", context
-    )
+    return _table_page(request, "data_browser/room.html", table, filterset, scope)
 
 
 def _page_context(request: HttpRequest, scope: Scope, *, counts: bool) -> dict[str, Any]:
