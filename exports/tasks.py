@@ -232,7 +232,7 @@ def run_export(job_id: int) -> None:
             path = os.path.join(temp, "export")
             ext = writers.build(plan, path)
             progress.flush()
-        _store(job, path, ext)
+        _store(job, path, ext, plan.digest)
 
     _guarded(job, work, temp)
 
@@ -361,9 +361,9 @@ class _LocalFile(File):
         return self._path
 
 
-def _store(job: ExportJob, path: str, ext: str) -> None:
+def _store(job: ExportJob, path: str, ext: str, digest: tuple[str, int] | None = None) -> None:
     """Move the finished file into storage, then (and only then) mark the job succeeded."""
-    sha256, size = writers.file_digest(path)
+    sha256, size = digest or writers.file_digest(path)
     name = services.download_name(job, ext)
     with open(path, "rb") as fh:
         stored = default_storage.save(export_upload_to(job, name), _LocalFile(fh, path))

@@ -162,6 +162,7 @@ class Plan:
     chunk_rows: int = field(default_factory=lambda: settings.EXPORT_CHUNK_ROWS)
     _scoped: dict[str, QuerySet] = field(default_factory=dict)
     _copy_sql: dict[str, tuple[str, tuple, int]] = field(default_factory=dict)
+    digest: tuple[str, int] | None = None  # (sha256, size) when the writer already hashed it
 
     @property
     def mode(self) -> str:
@@ -183,8 +184,11 @@ class Plan:
             self._scoped[dt.key] = qs
         return self._scoped[dt.key]
 
-    def room_copy_sql(self, dt: T.DataType, room_id: int) -> tuple[str, tuple]:
-        """The COPY SELECT of one room, compiled once per type (only the room id changes)."""
+    def room_copy_sql(self, dt: T.DataType, room_id: int | None) -> tuple[str, tuple]:
+        """The COPY SELECT of one room (None: the whole scope), compiled once per type (only
+        the room id changes)."""
+        if room_id is None:
+            return copysql.api_select_sql(dt, _ordered(self.records_qs(dt)))
         if dt.key not in self._copy_sql:
             sentinel = -7_310_777_001
             qs = _ordered(self.records_qs(dt).filter(room_id=sentinel))
@@ -243,17 +247,18 @@ def _ordered(qs: QuerySet) -> QuerySet:
     return qs.order_by("onset", "id")
 
 
-def write_room_csv(plan: Plan, dt: T.DataType, room: Room, out: HashingFile) -> int:
-    """The rows of one room (within the job's scope) as CSV, without header."""
+def write_room_csv(plan: Plan, dt: T.DataType, room: Room | None, out: HashingFile) -> int:
+    """The rows of one room (None: the job's whole scope) as CSV, without header."""
     if plan.use_copy(dt):
-        sql, params = plan.room_copy_sql(dt, room.pk)
+        sql, params = plan.room_copy_sql(dt, room.pk if room else None)
         conn = plan.conn or connections["default"]
         if conn is not connections["default"]:
             return _copy_with_ticks(plan, sql, params, out)
         rows = copysql.copy_select(sql, params, out.write, connection=conn)
         plan.tick(rows)
         return rows
-    qs = _ordered(plan.records_qs(dt).filter(room_id=room.pk))
+    qs = plan.records_qs(dt)
+    qs = _ordered(qs.filter(room_id=room.pk) if room else qs)
     text = io.TextIOWrapper(_Unclosable(out), encoding="utf-8", newline="", write_through=False)
     writer = csv.writer(text, lineterminator="\n")
     rows = 0
@@ -299,37 +304,36 @@ class _Unclosable(io.RawIOBase):
         return self.target.write(bytes(b))
 
 
-def write_type_csv(plan: Plan, dt: T.DataType, rooms: list[Room], raw: IO[bytes], path: str):
-    """One data type over the given rooms as one CSV file."""
+def write_type_csv(plan: Plan, dt: T.DataType, room: Room | None, raw: IO[bytes], path: str):
+    """One data type of one room, or of the job's whole scope (room None), as one CSV file
+    sorted by onset."""
     out = HashingFile(raw)
     out.write(copysql.header_line(dt))
     plan.say(f"Writing {posixpath.basename(path)}…")
-    rows = 0
-    for room in rooms:
-        rows += write_room_csv(plan, dt, room, out)
+    rows = write_room_csv(plan, dt, room, out)
     return out.entry(path, dt.api_name, rows)
 
 
-def write_type_json(plan: Plan, dt: T.DataType, rooms: list[Room], raw: IO[bytes], path: str):
-    """One data type as the API's envelope: ``{"data": [...], "metadata": {...}}``."""
+def write_type_json(plan: Plan, dt: T.DataType, room: Room | None, raw: IO[bytes], path: str):
+    """One data type as the API's envelope: ``{"data": [...], "metadata": {...}}``, for one
+    room or the job's whole scope (room None), sorted by onset."""
     started = time.monotonic()
     out = HashingFile(raw)
     plan.say(f"Writing {posixpath.basename(path)}…")
     out.write(b'{"data":[')
     rows = 0
     url_for = plan.url_for(dt)
-    for room in rooms:
-        qs = _ordered(plan.records_qs(dt).filter(room_id=room.pk))
-        for chunk in stream_rows(T.select(dt, qs), plan.conn, plan.chunk_rows):
-            parts = []
-            for record in T.to_records(dt, chunk, url_for):
-                parts.append(orjson.dumps(plan.transform(dt, record)))
-            if rows and parts:
-                out.write(b",")
-            out.write(b",".join(parts))
-            rows += len(chunk)
-            plan.tick(len(chunk))
+    qs = plan.records_qs(dt)
+    qs = _ordered(qs.filter(room_id=room.pk) if room else qs)
+    for chunk in stream_rows(T.select(dt, qs), plan.conn, plan.chunk_rows):
+        parts = [orjson.dumps(plan.transform(dt, r)) for r in T.to_records(dt, chunk, url_for)]
+        if rows and parts:
+            out.write(b",")
+        out.write(b",".join(parts))
+        rows += len(chunk)
+        plan.tick(len(chunk))
     out.write(b'],"metadata":')
+    rooms = [room] if room else plan.rooms()
     out.write(orjson.dumps(envelope_metadata(plan, dt, rows, rooms, started)))
     out.write(b"}")
     return out.entry(path, dt.api_name, rows)
@@ -447,7 +451,7 @@ def write_rooms_into_zip(plan: Plan, zf: zipfile.ZipFile, rooms: list[Room]) -> 
         for dt in plan.types:
             path = safe_entry(folder, f"{dt.file_stem}.csv")
             with zip_member(zf, path) as member:
-                entries.append(write_type_csv(plan, dt, [room], member, path))
+                entries.append(write_type_csv(plan, dt, room, member, path))
         if plan.job.include_media and T.RECORDINGS in plan.types:
             entries.extend(write_media(plan, zf, room, folder))
     return entries
@@ -647,7 +651,8 @@ def build(plan: Plan, path: str) -> str:
         dt = plan.types[0]
         writer = write_type_json if job.fmt == Format.JSON else write_type_csv
         with open(path, "wb") as raw:
-            writer(plan, dt, rooms, raw, f"{dt.file_stem}.{job.fmt}")
+            entry = writer(plan, dt, None, raw, f"{dt.file_stem}.{job.fmt}")
+        plan.digest = (entry.sha256, entry.bytes)
         return job.fmt
     with new_zip(path) as zf:
         if job.fmt == Format.ZIP:
@@ -658,7 +663,7 @@ def build(plan: Plan, path: str) -> str:
             for dt in plan.types:
                 name = f"{dt.file_stem}.{job.fmt}"
                 with zip_member(zf, name) as member:
-                    entries.append(writer(plan, dt, rooms, member, name))
+                    entries.append(writer(plan, dt, None, member, name))
         finish_zip(plan, zf, entries, rooms)
     return Format.ZIP
 
