@@ -18,6 +18,7 @@ from data_browser.models import Recording, Room
 
 pytestmark = pytest.mark.django_db
 
+WEBM = bytes.fromhex("1a45dfa3")  # stand-in media starts like the demo's WebM files
 SCOPES = ("experiment", "room", "participant")
 
 
@@ -318,7 +319,7 @@ def test_experiment_scope_takes_room_id_as_a_filter(world, make_key, api):
 def test_recording_download_url_is_signed_and_works_without_a_session(world, make_key, api):
     for rec in Recording.objects.filter(room=world.room):
         if not default_storage.exists(rec.file.name):
-            default_storage.save(rec.file.name, ContentFile(b"media bytes"))
+            default_storage.save(rec.file.name, ContentFile(WEBM + b" media bytes"))
     r = api(f"/data/recordings/room/{world.room.public_id}", make_key())
     recs = r.json()["data"]
     assert recs and all(rec["downloadUrl"].startswith("http://testserver/") for rec in recs)

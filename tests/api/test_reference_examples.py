@@ -16,6 +16,7 @@ from data_browser import datatypes as T
 from data_browser.models import Recording
 
 REFERENCE = Path("/work/shared/reference/api-data-types-and-endpoints.txt")
+WEBM = bytes.fromhex("1a45dfa3")  # stand-in media starts like the demo's WebM files
 HOST = "https://api.hyperstudy.io"
 
 # The "Complete Download Script" of the reference, verbatim.
@@ -110,7 +111,7 @@ def test_reference_examples_work_against_a_live_server(live, world, tmp_path):
     url, key = live
     for rec in Recording.objects.filter(room=world.room):
         if not default_storage.exists(rec.file.name):
-            default_storage.save(rec.file.name, ContentFile(b"media bytes"))
+            default_storage.save(rec.file.name, ContentFile(WEBM + b" media bytes"))
     check_complete_download_script(url, key, world, tmp_path / "download")
     check_error_handling_script(url, key, world, tmp_path / "errors")
     check_python_examples(url, key, world)
