@@ -111,6 +111,15 @@ def test_a_researcher_browses_down_to_a_participant_and_explores_the_data(
     assert page.locator("#quality").inner_text().count("Events") >= 1
     shot(page, "room")
 
+    # A tab's Download button opens the export dialog without touching the page's history.
+    viewer = f"/e/{world.experiment.public_id}/r/{world.room.public_id}/p/"
+    page.goto(f"{viewer}{world.participant.public_id}/?tab=chat")
+    before = page.url
+    page.click("#records a.export-button")
+    page.locator("#modal .export-modal").wait_for()
+    assert page.url == before
+    assert page.locator("#records").count() == 1
+
 
 def test_a_deidentified_collaborator_only_ever_sees_codes(transactional_db, world, page):
     browser_login(page, "collaborator")
