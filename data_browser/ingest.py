@@ -387,17 +387,22 @@ def ingest(
     return result
 
 
+def _lookup_key(value: Any) -> bool:
+    """Whether ``value`` can be looked up at all (the converters report what is wrong else)."""
+    return type(value) is str and 0 < len(value) <= 255 and "\x00" not in value
+
+
 def _load_refs(plan: _Plan, chunk: list[Any], refs: _Refs) -> None:
     room_ids: set[str] = set()
     people: set[str] = set()
     for record in chunk:
         if isinstance(record, Mapping):
-            if isinstance(r := record.get(plan.room_name), str):
+            if _lookup_key(r := record.get(plan.room_name)):
                 room_ids.add(r)
-            if isinstance(p := record.get(plan.participant_name), str):
+            if _lookup_key(p := record.get(plan.participant_name)):
                 people.add(p)
             if isinstance(rs := record.get("recipientIds"), list):
-                people.update(x for x in rs if isinstance(x, str))
+                people.update(x for x in rs if _lookup_key(x))
     refs.load(room_ids, people)
     if plan.dt is T.EVENTS:
         refs.load_component_types(room_ids)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.test import override_settings
 
 from data_browser.demo import seed
 from data_browser.models import (
@@ -100,8 +101,24 @@ def _ensure_world() -> World:
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _media_in_tmp(tmp_path_factory):
+    """Files written during the run (demo recordings, exports) go to a directory of the test
+    run, never to var/."""
+    media = tmp_path_factory.mktemp("media")
+    storages = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(media)},
+        },
+    }
+    with override_settings(STORAGES=storages, MEDIA_ROOT=str(media)):
+        yield media
+
+
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
+def django_db_setup(_media_in_tmp, django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         _ensure_world()
 
@@ -109,20 +126,6 @@ def django_db_setup(django_db_setup, django_db_blocker):
 @pytest.fixture
 def world(db) -> World:
     return _ensure_world()
-
-
-@pytest.fixture(autouse=True)
-def _media_in_tmp(settings, tmp_path_factory):
-    """Files written by a test go to a directory of the test run, never to var/."""
-    media = tmp_path_factory.getbasetemp() / "media"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(media)},
-        },
-    }
-    settings.MEDIA_ROOT = str(media)
 
 
 def login_client(client, world: World, role: str):
@@ -150,10 +153,13 @@ def chromium():
     # Playwright's sync API runs an event loop in this thread; the ORM calls made by the
     # tests themselves are still plain synchronous calls.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 @pytest.fixture

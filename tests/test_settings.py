@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _check(env_overrides: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, **env_overrides}
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env.update(env_overrides)
     # Set in this process by the Playwright fixture (tests/conftest.py); never in deployment.
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     return subprocess.run(

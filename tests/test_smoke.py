@@ -26,7 +26,11 @@ pytestmark = pytest.mark.smoke
 
 
 def _embedded_env(var_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    }
     env["HYPERSTUDY_VAR_DIR"] = str(var_dir)
     env["DJANGO_SETTINGS_MODULE"] = "hyperstudy_dash.settings"
     return env

@@ -192,3 +192,16 @@ def test_it_derives_a_stable_id_for_component_snapshots(member):
     assert ingest("components", [record]).accepted == 1
     assert ingest("components", [record]).duplicates == 1
     assert ComponentSnapshot.objects.filter(component_id="intro").count() == 1
+
+
+def test_it_reports_ids_with_nul_characters_instead_of_looking_them_up(member):
+    result = ingest(
+        "events",
+        [
+            event(member, "ev_nul_room", sessionId="room\x00x"),
+            event(member, "ev_nul_person", participantId="user\x00x"),
+        ],
+    )
+    assert result.accepted == 0
+    assert "sessionId: must not contain NUL characters" in result.errors[0].errors
+    assert "participantId: must not contain NUL characters" in result.errors[1].errors
