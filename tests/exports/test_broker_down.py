@@ -22,8 +22,9 @@ def broker_down():
 
 def _forget_connections(app) -> None:
     """Drop pooled broker connections so the next send connects to the configured URL."""
-    if app._pool is not None:
-        app._pool.force_close_all()
+    from kombu import pools
+
+    pools.reset()  # kombu's shared pools would keep handing out the closed connections
     app._pool = None
     app.amqp._producer_pool = None
 
