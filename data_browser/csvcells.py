@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -45,10 +45,39 @@ def rows(dt: T.DataType, records: Iterable[dict[str, Any]]) -> Iterator[list[Any
         yield [cell(record.get(name)) for name in names]
 
 
+class Writer:
+    """``csv.writer`` with LF line ends that still quotes a cell holding a lone CR.
+
+    Python's writer quotes only the characters of its own line terminator, so with LF ends a
+    CR would go out bare and split the row for most readers; PostgreSQL's COPY quotes it.
+    Rows with a CR are written with CRLF quoting and then given the LF ending.
+    """
+
+    def __init__(self, out: Any) -> None:
+        self._out = out
+        self._lf = csv.writer(out, lineterminator="\n")
+        self._cr_buffer = io.StringIO()
+        self._crlf = csv.writer(self._cr_buffer, lineterminator="\r\n")
+
+    def writerow(self, row: Sequence[Any]) -> None:
+        if any(type(v) is str and "\r" in v for v in row):
+            self._crlf.writerow(row)
+            text = self._cr_buffer.getvalue()
+            self._cr_buffer.seek(0)
+            self._cr_buffer.truncate()
+            self._out.write(text[:-2] + "\n")
+        else:
+            self._lf.writerow(row)
+
+    def writerows(self, rows: Iterable[Sequence[Any]]) -> None:
+        for row in rows:
+            self.writerow(row)
+
+
 def stream(dt: T.DataType, records: Iterable[dict[str, Any]], chunk: int = 500) -> Iterator[str]:
     """The CSV text (header first) in pieces, for a streaming response or a file."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = Writer(buffer)
     writer.writerow(header(dt))
     for n, row in enumerate(rows(dt, records), start=1):
         writer.writerow(row)

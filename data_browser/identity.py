@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
 
 from . import datatypes as T
 
@@ -49,6 +50,7 @@ class Deidentifier:
     """
 
     def __init__(self, people: Iterable[tuple[str, str, str, str, str | None]]) -> None:
+        people = list(people)
         self._codes: dict[tuple[str, str], str] = {}
         replacements: dict[str, str] = {}
         for exp_id, pid, name, email, ip in people:
@@ -68,6 +70,11 @@ class Deidentifier:
         else:
             self._people_re = None
             self._lower = {}
+        # Each part of a name as a whole word too: a chat line says "Hi, I'm Alex" and a
+        # variable snapshot holds a first name, where the full name never appears.
+        parts = {p for person in people for p in re.split(r"[\s,]+", person[2] or "") if len(p) > 1}
+        alternation = "|".join(re.escape(p) for p in sorted(parts, key=len, reverse=True))
+        self._parts_re = re.compile(rf"\b(?:{alternation})\b", re.IGNORECASE) if parts else None
 
     def code(self, experiment_id: str, participant_id: str | None) -> str | None:
         if participant_id is None:
@@ -79,6 +86,8 @@ class Deidentifier:
     def text(self, value: str) -> str:
         if self._people_re is not None:
             value = self._people_re.sub(lambda m: self._lower[m.group(0).lower()], value)
+        if self._parts_re is not None:
+            value = self._parts_re.sub(REMOVED, value)
         value = EMAIL_RE.sub(REMOVED, value)
         value = IPV4_RE.sub(REMOVED, value)
         return IPV6_RE.sub(REMOVED, value)
@@ -112,35 +121,24 @@ class Deidentifier:
         return out
 
 
-class NamePartsDeidentifier(Deidentifier):
-    """Also removes each part of a person's name as a whole word: a chat line says "Hi, I'm
-    Alex" and a variable snapshot holds a first name, where the full name never appears."""
+PEOPLE_COLUMNS = (
+    "room__experiment__public_id",
+    "participant__public_id",
+    "participant__display_name",
+    "participant__email",
+    "participant__ip_address",
+)
 
-    def __init__(self, people: Iterable[tuple[str, str, str, str, str | None]]) -> None:
-        people = list(people)
-        super().__init__(people)
-        parts = {p for person in people for p in re.split(r"[\s,]+", person[2] or "") if len(p) > 1}
-        alternation = "|".join(re.escape(p) for p in sorted(parts, key=len, reverse=True))
-        self._parts_re = re.compile(rf"\b(?:{alternation})\b", re.IGNORECASE) if parts else None
 
-    def text(self, value: str) -> str:
-        value = super().text(value)
-        return self._parts_re.sub(REMOVED, value) if self._parts_re is not None else value
+def people(room_participants: QuerySet) -> QuerySet:
+    """The rows a Deidentifier is built from, for the given RoomParticipant queryset."""
+    return room_participants.values_list(*PEOPLE_COLUMNS).distinct()
 
 
 def deidentifier_for(experiment_ids: Iterable[int]) -> Deidentifier:
     """A Deidentifier that knows everyone who took part in the given experiments."""
     from .models import RoomParticipant
 
-    people = (
-        RoomParticipant.objects.filter(room__experiment_id__in=list(experiment_ids))
-        .values_list(
-            "room__experiment__public_id",
-            "participant__public_id",
-            "participant__display_name",
-            "participant__email",
-            "participant__ip_address",
-        )
-        .distinct()
+    return Deidentifier(
+        people(RoomParticipant.objects.filter(room__experiment_id__in=list(experiment_ids)))
     )
-    return Deidentifier(people)

@@ -35,7 +35,7 @@ from django.utils.cache import patch_vary_headers
 from . import access, plots, quality
 from . import datatypes as T
 from .filters import ExperimentFilter, ParticipantFilter, RoomFilter, record_filterset
-from .identity import NamePartsDeidentifier
+from .identity import Deidentifier, people
 from .media import signed_url
 from .models import Experiment, Room, RoomParticipant
 from .tables import (
@@ -367,22 +367,19 @@ def _records_view(request: HttpRequest, scope: Scope) -> RecordView:
     return RecordView(dt, table, filterset, notes + pages.notes, pages)
 
 
-def _deidentifier(scope: Scope, dt: T.DataType, records: list[dict]) -> NamePartsDeidentifier:
+def _deidentifier(scope: Scope, dt: T.DataType, records: list[dict]) -> Deidentifier:
     """Knows the people of the rooms on this page: those are the ones its free text and payloads
     can name (loading a whole large experiment's people for fifty rows would cost more than
     the page)."""
     room_field = next(f.name for f in dt.fields if f.kind == T.ROOM)
     rooms = {r[room_field] for r in records}
-    people = RoomParticipant.objects.filter(
-        room__experiment=scope.experiment, room__public_id__in=rooms
-    ).values_list(
-        "room__experiment__public_id",
-        "participant__public_id",
-        "participant__display_name",
-        "participant__email",
-        "participant__ip_address",
+    return Deidentifier(
+        people(
+            RoomParticipant.objects.filter(
+                room__experiment=scope.experiment, room__public_id__in=rooms
+            )
+        )
     )
-    return NamePartsDeidentifier(people)
 
 
 def _data_page(request: HttpRequest, scope: Scope, template: str) -> HttpResponse:

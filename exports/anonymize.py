@@ -13,7 +13,6 @@ participants is left out, so no row describes one person.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +23,7 @@ from django.db.models.functions import Cast, Floor
 
 from data_browser import datatypes as T
 from data_browser.access import Anonymization
-from data_browser.identity import REMOVED, Deidentifier, participant_code
+from data_browser.identity import Deidentifier, participant_code, people
 
 from .models import SELF
 
@@ -57,41 +56,10 @@ class _OwnDataDeidentifier(Deidentifier):
         return super().code(experiment_id, participant_id)
 
 
-class _NameParts:
-    """Each part of a person's name as a whole word (a chat line says "Hi, I'm Alex", a
-    variable snapshot holds a first name): the Deidentifier only knows full names."""
-
-    def __init__(self, names: Iterable[str]) -> None:
-        parts = {p for name in names for p in re.split(r"[\s,]+", name or "") if len(p) >= 2}
-        alternation = "|".join(re.escape(p) for p in sorted(parts, key=len, reverse=True))
-        self.pattern = re.compile(rf"\b(?:{alternation})\b", re.IGNORECASE) if parts else None
-
-    def payload(self, value: Any) -> Any:
-        if self.pattern is None:
-            return value
-        if isinstance(value, str):
-            return self.pattern.sub(REMOVED, value)
-        if isinstance(value, dict):
-            return {self.payload(str(k)): self.payload(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.payload(v) for v in value]
-        return value
-
-
-def _people(experiment_id: int) -> QuerySet:
+def _people(experiment_id: int) -> list:
     from data_browser.models import RoomParticipant
 
-    return (
-        RoomParticipant.objects.filter(room__experiment_id=experiment_id)
-        .values_list(
-            "room__experiment__public_id",
-            "participant__public_id",
-            "participant__display_name",
-            "participant__email",
-            "participant__ip_address",
-        )
-        .distinct()
-    )
+    return list(people(RoomParticipant.objects.filter(room__experiment_id=experiment_id)))
 
 
 def transform_for(
@@ -100,28 +68,19 @@ def transform_for(
     """The per-record rewrite of a file mode (keep / remove / the participant's own copy)."""
     if mode == Anonymization.KEEP:
         return keep
-    people = list(_people(experiment_id))
+    everyone = _people(experiment_id)
     if mode == SELF:
-        own = own_participant_id or ""
-        deid: Deidentifier = _OwnDataDeidentifier(people, own)
-        names = _NameParts(p[2] for p in people if p[1] != own)
+        deid: Deidentifier = _OwnDataDeidentifier(everyone, own_participant_id or "")
         rooms = False
     elif mode == Anonymization.REMOVE:
-        deid = Deidentifier(people)
-        names = _NameParts(p[2] for p in people)
+        deid = Deidentifier(everyone)
         rooms = True
     else:
         raise ValueError(f"no record transform for {mode!r}")
-    scrubbed = {
-        dt.key: [f.name for f in dt.fields if f.kind in (T.TEXT, T.JSON)] for dt in T.DATA_TYPES
-    }
     room_fields = {dt.key: [f.name for f in dt.fields if f.kind == T.ROOM] for dt in T.DATA_TYPES}
 
     def remove(dt: T.DataType, record: Record) -> Record:
         out = deid.record(dt, record)
-        for name in scrubbed[dt.key]:
-            if out.get(name) is not None:
-                out[name] = names.payload(out[name])
         if rooms:
             exp = record.get("experimentId") or ""
             for name in room_fields[dt.key]:

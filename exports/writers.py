@@ -10,7 +10,6 @@ that progress written on the default connection is visible while it runs.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import os
@@ -260,7 +259,7 @@ def write_room_csv(plan: Plan, dt: T.DataType, room: Room | None, out: HashingFi
     qs = plan.records_qs(dt)
     qs = _ordered(qs.filter(room_id=room.pk) if room else qs)
     text = io.TextIOWrapper(_Unclosable(out), encoding="utf-8", newline="", write_through=False)
-    writer = csv.writer(text, lineterminator="\n")
+    writer = csvcells.Writer(text)
     rows = 0
     for chunk in stream_rows(T.select(dt, qs), plan.conn, plan.chunk_rows):
         records = T.to_records(dt, chunk, plan.url_for(dt))
@@ -402,7 +401,7 @@ def write_summary(plan: Plan, dt: T.DataType, raw: IO[bytes], path: str, fmt: st
         out.write(orjson.dumps({"data": data, "metadata": meta}))
     else:
         text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\n")
+        writer = csvcells.Writer(text)
         writer.writerow(summary.column_names)
         writer.writerows([csvcells.cell(v) for v in row] for row in summary.rows)
         out.write(text.getvalue().encode())
@@ -514,7 +513,7 @@ def merge_zip(target: zipfile.ZipFile, source_path: str) -> int:
 def data_dictionary(plan: Plan, entries: Iterable[FileEntry]) -> bytes:
     """One row per column of every data file: meaning, type, unit, notes."""
     text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
+    writer = csvcells.Writer(text)
     writer.writerow(["file", "column", "meaning", "type", "unit", "notes"])
     files = {posixpath.basename(e.path): e.dataType for e in entries if e.dataType in T.BY_API_NAME}
     for name in sorted(set(files)):

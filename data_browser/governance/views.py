@@ -600,11 +600,10 @@ def audit_csv(request: HttpRequest) -> HttpResponse:
         )
 
     def lines():
-        import csv
         import io
 
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        writer = csvcells.Writer(buffer)
         writer.writerow(AUDIT_COLUMNS)
         for e in entries.iterator(chunk_size=1000):
             writer.writerow(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from data_browser import datatypes as T
@@ -29,6 +31,9 @@ def test_no_identifier_leaks_to_users_who_see_codes(world, make_key, api, role, 
     key = make_key(role)
     secrets = identifiers(world)
     assert len(secrets) > 20
+    # Chat says "Hi, I'm Alex!" and variable snapshots hold first names.
+    names = {s.split()[0] for s in Participant.objects.values_list("display_name", flat=True)}
+    first_names = re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")\b")
     for dt in T.DATA_TYPES:
         r = api(
             f"/data/{dt.api_name}/experiment/{world.experiment.public_id}",
@@ -41,6 +46,8 @@ def test_no_identifier_leaks_to_users_who_see_codes(world, make_key, api, role, 
         lowered = body.decode().lower()
         leaked = [s for s in secrets if s.lower() in lowered]
         assert not leaked, f"{dt.api_name} leaked {leaked[:3]}"
+        named = first_names.findall(body.decode())
+        assert not named, f"{dt.api_name} leaked first names {named[:3]}"
         assert b"anon_" in body or dt is T.COMPONENTS
 
 
