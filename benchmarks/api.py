@@ -24,37 +24,14 @@ import argparse
 import os
 import random
 import signal
-import statistics
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hyperstudy_large")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hyperstudy_dash.settings")
-EXPERIMENT = "exp_research_001"
-
-
-def timed(fn, repeat: int) -> float:
-    """Median wall time in ms (one warm-up run first)."""
-    fn()
-    runs = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        runs.append((time.perf_counter() - start) * 1000)
-    return statistics.median(runs)
-
-
-def line(label: str, ours: float, base: float, target: float | None = None) -> None:
-    ratio = ours / base if base else float("inf")
-    verdict = "" if target is None else ("  ok" if ratio <= target else f"  OVER {target}x")
-    print(f"  {label:<58} {ours:9.1f} ms  vs {base:9.1f} ms  = {ratio:5.2f}x{verdict}")
+from common import EXPERIMENT, ROOT, line, timed
 
 
 def main() -> None:

@@ -21,38 +21,11 @@ freshly loaded million rows as if they were a few hundred). Never changes demo r
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hyperstudy_large")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hyperstudy_dash.settings")
-EXPERIMENT = "exp_research_001"
+from common import EXPERIMENT, line, timed
+
 PER_PAGE = 50
-
-
-def timed(fn, repeat: int) -> float:
-    """Median wall time in ms (two warm-up runs first)."""
-    fn()
-    fn()
-    runs = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        runs.append((time.perf_counter() - start) * 1000)
-    return statistics.median(runs)
-
-
-def line(label: str, ours: float, base: float, target: float | None = None) -> bool:
-    ratio = ours / base if base else float("inf")
-    ok = target is None or ratio <= target
-    verdict = "" if target is None else ("  ok" if ok else f"  OVER {target}x")
-    print(f"  {label:<52} {ours:8.1f} ms  vs {base:7.2f} ms  = {ratio:6.2f}x{verdict}")
-    return ok
 
 
 def main() -> None:
@@ -110,7 +83,7 @@ def main() -> None:
                 cursor.execute(sql, params)
                 assert len(cursor.fetchall()) == PER_PAGE
 
-        return timed(run, args.repeat)
+        return timed(run, args.repeat, warmup=2)
 
     exp_url = reverse("data_browser:experiment_data", args=[EXPERIMENT]) + "?tab=events"
     onset, pk = events.order_by("onset", "id").values_list("onset", "id")[10_000 - 1]
@@ -123,16 +96,16 @@ def main() -> None:
     print(
         f"\n1. Events tab, experiment level: server time vs bare SELECT of the same {PER_PAGE} rows"
     )
-    first = timed(lambda: page(exp_url), args.repeat)
+    first = timed(lambda: page(exp_url), args.repeat, warmup=2)
     first_sql = bare(events)
     ok &= line("first page", first, first_sql, 3)
-    deep = timed(lambda: page(deep_url), args.repeat)
+    deep = timed(lambda: page(deep_url), args.repeat, warmup=2)
     ok &= line("page 10,000 rows deep (keyset link)", deep, bare(deep_rows), 3)
-    filtered = timed(lambda: page(filtered_url), args.repeat)
+    filtered = timed(lambda: page(filtered_url), args.repeat, warmup=2)
     ok &= line("filtered (category=media)", filtered, bare(events.filter(category="media")), 3)
-    first_partial = timed(lambda: page(exp_url, htmx=True), args.repeat)
+    first_partial = timed(lambda: page(exp_url, htmx=True), args.repeat, warmup=2)
     line("first page, htmx partial", first_partial, first_sql)
-    deep_partial = timed(lambda: page(deep_url, htmx=True), args.repeat)
+    deep_partial = timed(lambda: page(deep_url, htmx=True), args.repeat, warmup=2)
     line("deep page, htmx partial", deep_partial, bare(deep_rows))
     ok &= line("deep page vs first page (target <= 2x)", deep, first, 2)
 
@@ -140,14 +113,15 @@ def main() -> None:
     room_url = reverse("data_browser:room_data", args=[EXPERIMENT, room.public_id]) + "?tab=events"
     line(
         "room: first page",
-        timed(lambda: page(room_url), args.repeat),
+        timed(lambda: page(room_url), args.repeat, warmup=2),
         bare(events.filter(room=room)),
     )
     viewer_url = reverse(
         "data_browser:participant", args=[EXPERIMENT, room.public_id, rp.participant.public_id]
     )
     viewer_rows = events.filter(room=room, participant_id=rp.participant_id)
-    line("participant: first page", timed(lambda: page(viewer_url), args.repeat), bare(viewer_rows))
+    viewer = timed(lambda: page(viewer_url), args.repeat, warmup=2)
+    line("participant: first page", viewer, bare(viewer_rows))
 
     print("\n3. Experiments list (target <= 50 ms)")
     listing = timed(lambda: page(reverse("data_browser:experiments")), args.repeat)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import zipfile
-from datetime import timedelta
 
 import pytest
 
 from data_browser.models import Event
 from exports.models import ExportJob, Status
 from tests.conftest import browser_login
+from tests.factories import bulk_events
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.postgres]
 
@@ -47,23 +47,7 @@ def test_a_room_zip_downloads_by_itself_and_another_can_be_cancelled(
     assert "100%" in page.locator("#export-progress .export-percent").inner_text()
 
     # A bigger export of the same room, cancelled while the bar moves.
-    start = world.room.started_at
-    Event.objects.bulk_create(
-        (
-            Event(
-                record_id=f"bulk_{i}",
-                experiment=world.experiment,
-                room=world.room,
-                participant=world.participant,
-                timestamp=start + timedelta(milliseconds=i * 10),
-                onset=i * 10,
-                event_type="rating.change",
-                content="Slider moved",
-            )
-            for i in range(150_000)
-        ),
-        batch_size=5000,
-    )
+    bulk_events(world, 150_000)
     page.locator("[data-close-modal]").first.click()
     page.click("a.export-button[data-export-level=room]")
     dialog.wait_for()

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
 from data_browser import datatypes as T
-from data_browser.models import Event
 from exports import services
 from exports.models import ExportJob, Status
+from tests.factories import bulk_events
 
 from .conftest import open_zip, parse_csv
 from .workerproc import pool_children, wait_for
@@ -24,28 +23,6 @@ pytestmark = [pytest.mark.worker, pytest.mark.postgres]
 def job_state(job):
     job.refresh_from_db()
     return job
-
-
-def add_events(world, n: int) -> None:
-    """Enough rows in one room that an export takes a few seconds."""
-    start = world.room.started_at
-    Event.objects.bulk_create(
-        (
-            Event(
-                record_id=f"bulk_{i}",
-                experiment=world.experiment,
-                room=world.room,
-                participant=world.participant,
-                timestamp=start + timedelta(milliseconds=i * 10),
-                onset=i * 10,
-                event_type="rating.change",
-                content=f"Slider moved by participant {world.participant.public_id}",
-                response={"value": i},
-            )
-            for i in range(n)
-        ),
-        batch_size=5000,
-    )
 
 
 def start(world, **kw):
@@ -64,7 +41,7 @@ def test_a_worker_runs_cancels_and_survives_being_killed(transactional_db, world
     rows = parse_csv(open_zip(job).read(f"{world.room.public_id}/events.csv"))
     assert len(rows) - 1 == T.EVENTS.model.objects.filter(room=world.room).count()
 
-    add_events(world, 120_000)
+    bulk_events(world, 120_000)
 
     # 2. Cancel while it runs: it stops within a couple of seconds and keeps no file.
     job = start(world, fmt="json", data_types=["events"], anonymization="remove")
