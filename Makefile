@@ -50,8 +50,14 @@ test-sqlite: setup
 	DATABASE_URL=sqlite:///$(CURDIR)/var/test.sqlite3 REDIS_URL= \
 	  $(PY) -m pytest -m "not postgres and not worker and not browser and not smoke" $(PYTEST_ARGS)
 
+# Every benchmark, each printing our time, its baseline's and the ratio (PostgreSQL + Redis).
+BENCH_URL ?= postgres://postgres@127.0.0.1:5432/hyperstudy_large
 bench: setup
-	DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} $(PY) benchmarks/ingest.py
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	DATABASE_URL=postgres://postgres@127.0.0.1:5432/hs_bench_ingest $(PY) benchmarks/ingest.py
+	DATABASE_URL=$(BENCH_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) benchmarks/browse.py
+	DATABASE_URL=$(BENCH_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) benchmarks/export.py
+	DATABASE_URL=$(BENCH_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) benchmarks/api.py
 
 clean:
 	rm -rf $(VENV) var test-artifacts .pytest_cache

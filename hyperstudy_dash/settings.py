@@ -260,6 +260,9 @@ INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 10000)
 SIGNED_URL_MAX_AGE = env_int("SIGNED_URL_MAX_AGE", 3600)
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "hyperstudy-demo")
 AGGREGATE_MIN_GROUP = env_int("AGGREGATE_MIN_GROUP", 3)
+# Keys the participant codes; empty: derived from SECRET_KEY. Set it to keep codes stable
+# across secret key rotations.
+PSEUDONYM_KEY = env_str("PSEUDONYM_KEY")
 EXPORT_RETENTION_HOURS = env_int("EXPORT_RETENTION_HOURS", 72)
 EXPORT_TIME_LIMIT = env_int("EXPORT_TIME_LIMIT", 3600)
 EXPORT_CHUNK_ROWS = env_int("EXPORT_CHUNK_ROWS", 20000)
