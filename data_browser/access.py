@@ -70,10 +70,20 @@ def is_lab_admin(user: User) -> bool:
     return bool(p and p.is_lab_admin and p.lab_id)
 
 
+def key_experiment_ids(key: ApiKey) -> list[int]:
+    """The experiments a key is restricted to (empty: not restricted), read once per key
+    object: a request checks them several times."""
+    ids = getattr(key, "_restricted_to", None)
+    if ids is None:
+        ids = list(key.experiments.values_list("pk", flat=True)) if key.pk is not None else []
+        key._restricted_to = ids
+    return ids
+
+
 def _member_experiment_ids(user: User, key: ApiKey | None = None) -> QuerySet:
     ids = Membership.objects.filter(user=user).values("experiment_id")
-    if key is not None and key.pk is not None and key.experiments.exists():
-        ids = ids.filter(experiment__in=key.experiments.all())
+    if key is not None and (restricted := key_experiment_ids(key)):
+        ids = ids.filter(experiment_id__in=restricted)
     return ids
 
 

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
 from . import datatypes as T
+from . import versions
 from .models import ComponentSnapshot, Experiment, Participant, Room, RoomParticipant
 
 BIGINT = 2**63 - 1
@@ -380,6 +381,8 @@ def ingest(
         _load_refs(plan, chunk, refs)
         valid = _valid_rows(plan, chunk, offset, refs, tolerance, accept_closed, result)
         inserted, stored = store(plan, valid)
+        if inserted:
+            versions.bump(r.experiment_pk for r in refs.rooms.values() if r is not None)
         result.received += len(chunk)
         result.accepted += inserted
         result.duplicates += stored - inserted

@@ -10,6 +10,7 @@ API cannot be used to confirm who took part.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,11 +18,12 @@ from typing import Any
 
 import orjson
 from django.core import signing
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import F, Min, Q, QuerySet
 from django.http import Http404, HttpRequest
 
-from data_browser import access, copysql, media
+from data_browser import access, copysql, media, versions
 from data_browser import datatypes as T
 from data_browser.copysql import _IsoUtc as IsoUtc
 from data_browser.identity import Deidentifier, deidentifier_for, participant_code
@@ -75,6 +77,7 @@ class Selection:
     started_at: datetime | None
     query: dict[str, Any]
     cursor: Cursor | None = None
+    experiment_ids: list[int] = field(default_factory=list)
     deidentify: set[str] = field(default_factory=set)  # experiment public ids
     deidentifier: Deidentifier | None = None
 
@@ -252,12 +255,27 @@ def select(
         started_at=started_at,
         query=query,
         cursor=cursor,
+        experiment_ids=[e.pk for e in experiments],
     )
     hidden = [e for e in experiments if not rights.sees_identifiers(e)]
     if hidden:
         selection.deidentify = {e.public_id for e in hidden}
         selection.deidentifier = deidentifier_for(e.pk for e in hidden)
     return selection
+
+
+def total(sel: Selection) -> int:
+    """The exact number of records in the selection. Paging through a scope asks for the same
+    total again and again: it is counted once and kept until records of the selection's
+    experiments are added or deleted (``data_browser.versions``)."""
+    sql, params = sel.queryset.query.sql_with_params()
+    digest = hashlib.sha256(f"{sql}\x1f{params!r}".encode()).hexdigest()
+    key = f"api:total:{versions.stamp(sel.experiment_ids)}:{digest}"
+    found = cache.get(key)
+    if found is None:
+        found = sel.queryset.count()
+        cache.set(key, found, versions.LIFETIME)
+    return found
 
 
 def _keyset(sel: Selection, cursor: Cursor) -> QuerySet:

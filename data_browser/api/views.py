@@ -121,7 +121,7 @@ def read(
         page = records.fetch(sel, limit, params.offset)
         data = orjson.dumps(list(records.to_api(sel, page.rows, request)))
         returned = len(page.rows)
-    total = sel.queryset.count()
+    total = records.total(sel)
     query = {
         **({"roomId": sel.query["roomId"]} if "roomId" in sel.query else {}),
         "limit": limit,

@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from data_browser import access, audit
+from data_browser import access, audit, versions
 from data_browser import datatypes as T
 from data_browser.identity import participant_code
 from data_browser.models import (
@@ -545,6 +545,7 @@ def delete_data(
             },
         )
         transaction.on_commit(lambda: _delete_files(files))
+        versions.bump([scope.experiment.pk])
     return plan
 
 

@@ -1,0 +1,63 @@
+"""pagination.total is exact: counted once per scope, and counted again after every write."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from data_browser import datatypes as T
+from data_browser.governance.services import Scope, delete_data
+from data_browser.ingest import ingest
+from data_browser.models import Event, RoomParticipant
+
+pytestmark = pytest.mark.django_db
+
+
+def total(api, key, path: str, **params) -> int:
+    r = api(path, key, limit=1, **params)
+    assert r.status_code == 200
+    return r.json()["metadata"]["pagination"]["total"]
+
+
+def test_it_counts_again_after_ingest_and_deletion(
+    world, make_key, api, django_capture_on_commit_callbacks
+):
+    key = make_key("owner")
+    room_path = f"/data/events/room/{world.room.public_id}"
+    exp_path = f"/data/events/experiment/{world.experiment.public_id}"
+    room_before = total(api, key, room_path)
+    exp_before = total(api, key, exp_path)
+    assert room_before == Event.objects.filter(room=world.room).count()
+    assert total(api, key, room_path) == room_before  # served again, unchanged
+
+    member = RoomParticipant.objects.filter(room=world.room).select_related("participant")[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        result = ingest(
+            "events",
+            [
+                {
+                    "id": "ev_total_new",
+                    "timestamp": T.iso(world.room.started_at + timedelta(seconds=1)),
+                    "sessionId": world.room.public_id,
+                    "participantId": member.participant.public_id,
+                    "eventType": "component.start",
+                }
+            ],
+        )
+    assert result.accepted == 1
+    assert total(api, key, room_path) == room_before + 1
+    assert total(api, key, exp_path) == exp_before + 1
+    # Filters are part of what is counted.
+    later = T.iso(world.room.started_at + timedelta(milliseconds=500))
+    assert (
+        total(api, key, room_path, startTime=later)
+        == Event.objects.filter(
+            room=world.room, timestamp__gte=world.room.started_at + timedelta(milliseconds=500)
+        ).count()
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        delete_data(world.user("owner"), Scope(world.experiment, room=world.room))
+    assert api(room_path, key).status_code == 404
+    assert total(api, key, exp_path) == exp_before + 1 - (room_before + 1)
