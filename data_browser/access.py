@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db.models import Q, QuerySet, TextChoices
+from django.db.models.signals import m2m_changed
+from django.dispatch import receiver
 from django.http import Http404
 
 from . import datatypes as T
@@ -72,12 +74,19 @@ def is_lab_admin(user: User) -> bool:
 
 def key_experiment_ids(key: ApiKey) -> list[int]:
     """The experiments a key is restricted to (empty: not restricted), read once per key
-    object: a request checks them several times."""
-    ids = getattr(key, "_restricted_to", None)
+    object: a request checks them several times. Changing them through the key forgets it
+    (``forget_key_restriction``)."""
+    ids = key.__dict__.get("_restricted_to")
     if ids is None:
         ids = list(key.experiments.values_list("pk", flat=True)) if key.pk is not None else []
-        key._restricted_to = ids
+        key.__dict__["_restricted_to"] = ids
     return ids
+
+
+@receiver(m2m_changed, sender=ApiKey.experiments.through)
+def forget_key_restriction(sender: type, instance: object, **kwargs: object) -> None:
+    if isinstance(instance, ApiKey):
+        instance.__dict__.pop("_restricted_to", None)
 
 
 def _member_experiment_ids(user: User, key: ApiKey | None = None) -> QuerySet:
