@@ -59,7 +59,9 @@ class _Neutralised(_Repeated):
     )
 
 
-class _IsoUtc(_Repeated):
+class IsoUtc(_Repeated):
+    """A timestamp as ISO 8601 UTC with milliseconds and Z, as the API writes it."""
+
     template = "to_char((%(expressions)s) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 
@@ -100,7 +102,7 @@ def copy_supported(dt: T.DataType) -> bool:
 def _expression(f: T.Field):
     column = F(f.column)
     if f.kind == T.DATETIME:
-        return _IsoUtc(column)
+        return IsoUtc(column)
     if f.kind == T.FLOAT:
         return _PythonFloat(column)
     if f.kind == T.INT:

@@ -166,11 +166,8 @@ def mark_used(key: ApiKey) -> None:
 
 def visible_keys(user: AbstractBaseUser) -> QuerySet:
     """A user's own keys; a lab admin also sees every key of the lab's users."""
-    qs = ApiKey.objects.select_related("user").prefetch_related("experiments")
-    q = Q(user=user)
-    if access.is_lab_admin(user):
-        q |= Q(user__profile__lab_id=access.profile(user).lab_id)
-    return qs.filter(q)
+    keys = ApiKey.objects.filter(user=user) | access.lab_api_keys(user)
+    return keys.select_related("user").prefetch_related("experiments")
 
 
 def get_key(user: AbstractBaseUser, pk: int) -> ApiKey:

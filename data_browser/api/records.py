@@ -25,7 +25,7 @@ from django.http import Http404, HttpRequest
 
 from data_browser import access, copysql, media, versions
 from data_browser import datatypes as T
-from data_browser.copysql import _IsoUtc as IsoUtc
+from data_browser.copysql import IsoUtc
 from data_browser.identity import Deidentifier, deidentifier_for, participant_code
 from data_browser.models import ApiKey, Experiment, Room
 
