@@ -74,11 +74,15 @@ def is_lab_admin(user: User) -> bool:
 
 def key_experiment_ids(key: ApiKey) -> list[int]:
     """The experiments a key is restricted to (empty: not restricted), read once per key
-    object: a request checks them several times. Changing them through the key forgets it
-    (``forget_key_restriction``)."""
+    object: a request checks them several times. A key read with the annotation
+    ``restricted`` (``api.keys.authenticate``) needs no query when it is False. Changing them
+    through the key forgets both (``forget_key_restriction``)."""
     ids = key.__dict__.get("_restricted_to")
     if ids is None:
-        ids = list(key.experiments.values_list("pk", flat=True)) if key.pk is not None else []
+        if key.pk is None or key.__dict__.get("restricted") is False:
+            ids = []
+        else:
+            ids = list(key.experiments.values_list("pk", flat=True))
         key.__dict__["_restricted_to"] = ids
     return ids
 
@@ -87,13 +91,38 @@ def key_experiment_ids(key: ApiKey) -> list[int]:
 def forget_key_restriction(sender: type, instance: object, **kwargs: object) -> None:
     if isinstance(instance, ApiKey):
         instance.__dict__.pop("_restricted_to", None)
+        instance.__dict__.pop("restricted", None)
+
+
+def _memberships(user: User, key: ApiKey | None = None) -> QuerySet:
+    memberships = Membership.objects.filter(user=user)
+    if key is not None and (restricted := key_experiment_ids(key)):
+        memberships = memberships.filter(experiment_id__in=restricted)
+    return memberships
 
 
 def _member_experiment_ids(user: User, key: ApiKey | None = None) -> QuerySet:
-    ids = Membership.objects.filter(user=user).values("experiment_id")
-    if key is not None and (restricted := key_experiment_ids(key)):
-        ids = ids.filter(experiment_id__in=restricted)
-    return ids
+    return _memberships(user, key).values("experiment_id")
+
+
+class Reach:
+    """A user's memberships (within an API key's restriction), read in one query, for a
+    request that asks about them several times: which experiments, and the export right in
+    each. It is a snapshot: build it per request."""
+
+    def __init__(self, user: User, *, key: ApiKey | None = None) -> None:
+        self.user = user
+        self.key = key
+        memberships = _memberships(user, key).only("experiment_id", "role", "export_right")
+        self.rights = (
+            {m.experiment_id: m.effective_export_right for m in memberships}
+            if _active(user)
+            else {}
+        )
+
+    def sees_identifiers(self, experiment: Experiment) -> bool:
+        """As ``sees_identifiers``."""
+        return self.rights.get(experiment.pk) == ExportRight.FULL
 
 
 def experiments(user: User, *, key: ApiKey | None = None, action: str = VIEW) -> QuerySet:
@@ -133,8 +162,11 @@ def room_participants(user: User, *, key: ApiKey | None = None) -> QuerySet:
     return RoomParticipant.objects.filter(room__in=rooms(user, key=key))
 
 
-def records(user: User, dt: T.DataType, *, key: ApiKey | None = None) -> QuerySet:
-    """Records of one type the user may read. A participant reads only their own."""
+def records(
+    user: User, dt: T.DataType, *, key: ApiKey | None = None, reach: Reach | None = None
+) -> QuerySet:
+    """Records of one type the user may read. A participant reads only their own. ``reach``
+    saves reading the memberships again (it must be the same user's and key's)."""
     qs = dt.model.objects.all()
     if not _active(user):
         return qs.none()
@@ -142,7 +174,12 @@ def records(user: User, dt: T.DataType, *, key: ApiKey | None = None) -> QuerySe
         return qs.none()
     # Resolved now (a user has few memberships): a literal list lets PostgreSQL plan the
     # scope's index scan alone instead of a semi-join against memberships for every record.
-    member_of = list(_member_experiment_ids(user, key).values_list("experiment_id", flat=True))
+    if reach is None:
+        member_of = list(_member_experiment_ids(user, key).values_list("experiment_id", flat=True))
+    elif reach.user is user and reach.key is key:
+        member_of = list(reach.rights)
+    else:
+        raise ValueError("the reach was read for another user or key")
     q = Q(experiment_id__in=member_of)
     participant = participant_of(user)
     if participant is not None and key is None:

@@ -18,6 +18,7 @@ from ninja.security import APIKeyHeader
 
 from data_browser import access, audit
 from data_browser.models import ApiKey
+from hyperstudy_dash import cache as counters
 
 from . import keys, ratelimit
 
@@ -31,13 +32,8 @@ def client_address(request: HttpRequest) -> str:
 def note_use(key: ApiKey, request: HttpRequest) -> None:
     day = timezone.now().date().isoformat()
     counter = f"api:use:{key.pk}:{day}"
-    try:
-        cache.incr(counter)
+    if counters.count({counter: USAGE_TTL})[counter] > 1:
         return
-    except ValueError:
-        if not cache.add(counter, 1, USAGE_TTL):
-            cache.incr(counter)
-            return
     last_day = cache.get(f"api:lastday:{key.pk}")
     previous = None
     if last_day and last_day != day:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 
@@ -140,7 +140,12 @@ def authenticate(raw: str | None) -> ApiKey | None:
     keys are all simply None so that callers cannot tell them apart."""
     prefix = lookup_prefix(raw or "")
     candidate = (
-        ApiKey.objects.select_related("user", "user__profile").filter(prefix=prefix).first()
+        ApiKey.objects.select_related("user", "user__profile")
+        .annotate(
+            restricted=Exists(ApiKey.experiments.through.objects.filter(apikey=OuterRef("pk")))
+        )
+        .filter(prefix=prefix)
+        .first()
         if prefix
         else None
     )

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 
+from hyperstudy_dash import cache as counters
+
 WINDOW = 60
 
 
@@ -29,23 +31,15 @@ def _window() -> tuple[int, int]:
     return start, start + WINDOW - now
 
 
-def _hit(bucket: str, limit: int) -> tuple[bool, int]:
+def _name(bucket: str) -> tuple[str, int]:
+    """The counter of the bucket's current window, and the seconds left in that window."""
     start, remaining = _window()
-    name = f"api:rl:{bucket}:{start}"
-    if cache.add(name, 1, WINDOW + 5):
-        count = 1
-    else:
-        try:
-            count = cache.incr(name)
-        except ValueError:  # expired between add and incr
-            cache.add(name, 1, WINDOW + 5)
-            count = 1
-    return count > limit, max(remaining, 1)
+    return f"api:rl:{bucket}:{start}", max(remaining, 1)
 
 
 def _count(bucket: str) -> tuple[int, int]:
-    start, remaining = _window()
-    return int(cache.get(f"api:rl:{bucket}:{start}") or 0), max(remaining, 1)
+    name, retry = _name(bucket)
+    return int(cache.get(name) or 0), retry
 
 
 def check_address_not_blocked(address: str) -> None:
@@ -55,13 +49,16 @@ def check_address_not_blocked(address: str) -> None:
 
 
 def note_failed_auth(address: str) -> None:
-    _hit(f"fail:{address}", settings.API_RATE_LIMIT_FAILED_AUTH)
+    name, _retry = _name(f"fail:{address}")
+    counters.count({name: WINDOW + 5})
 
 
 def check_request(address: str, key_id: int) -> None:
-    over, retry = _hit(f"addr:{address}", settings.API_RATE_LIMIT_PER_ADDRESS)
-    if over:
+    """Count the request against its address and its key (both at once: one round trip)."""
+    by_address, retry = _name(f"addr:{address}")
+    by_key, _retry = _name(f"key:{key_id}")
+    counts = counters.count({by_address: WINDOW + 5, by_key: WINDOW + 5})
+    if counts[by_address] > settings.API_RATE_LIMIT_PER_ADDRESS:
         raise RateLimited(retry, "Too many requests from this address; slow down.")
-    over, retry = _hit(f"key:{key_id}", settings.API_RATE_LIMIT_PER_KEY)
-    if over:
+    if counts[by_key] > settings.API_RATE_LIMIT_PER_KEY:
         raise RateLimited(retry, "Too many requests with this API key; slow down.")

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from django.core import signing
 from django.core.cache import cache
 from django.db import connection
@@ -129,21 +128,8 @@ def _utc(name: str, value: datetime | None) -> datetime | None:
         raise bad_parameter(name, "is out of the supported date range") from None
 
 
-class _Rights:
-    """Identifier visibility per experiment, looked up once per request."""
-
-    def __init__(self, user: Any) -> None:
-        self.user = user
-        self._cache: dict[int, bool] = {}
-
-    def sees_identifiers(self, experiment: Experiment) -> bool:
-        if experiment.pk not in self._cache:
-            self._cache[experiment.pk] = access.sees_identifiers(self.user, experiment)
-        return self._cache[experiment.pk]
-
-
 def _participant_scope(
-    user: Any, key: ApiKey, scope_id: str, room: Room | None, rights: _Rights
+    user: Any, key: ApiKey, scope_id: str, room: Room | None, reach: access.Reach
 ) -> tuple[int, list[Experiment]]:
     """The participant (pk) and the experiments whose records about them this request may read."""
     rps = access.room_participants(user, key=key)
@@ -171,7 +157,7 @@ def _participant_scope(
     if not matches:
         raise Http404("No such participant")
     exps = Experiment.objects.filter(pk__in={e for _, e in matches})
-    readable = [e for e in exps if rights.sees_identifiers(e)]
+    readable = [e for e in exps if reach.sees_identifiers(e)]
     if not readable:
         raise Http404("No such participant")
     return matches[0][0], readable
@@ -204,8 +190,8 @@ def select(
     sort = sort or DEFAULT_SORT
     order = order or DEFAULT_ORDER
 
-    rights = _Rights(user)
-    qs = access.records(user, dt, key=key)
+    reach = access.Reach(user, key=key)
+    qs = access.records(user, dt, key=key, reach=reach)
     room = None
     query: dict[str, Any] = {}
     if params.room_id is not None:
@@ -226,7 +212,7 @@ def select(
         qs = qs.filter(room=room)
         starts = Room.objects.filter(pk=room.pk)
     elif scope == "participant":
-        participant_pk, experiments = _participant_scope(user, key, scope_id, room, rights)
+        participant_pk, experiments = _participant_scope(user, key, scope_id, room, reach)
         qs = qs.filter(participant_id=participant_pk, experiment__in=experiments)
         starts = Room.objects.filter(
             experiment__in=experiments, room_participants__participant_id=participant_pk
@@ -257,7 +243,7 @@ def select(
         cursor=cursor,
         experiment_ids=[e.pk for e in experiments],
     )
-    hidden = [e for e in experiments if not rights.sees_identifiers(e)]
+    hidden = [e for e in experiments if not reach.sees_identifiers(e)]
     if hidden:
         selection.deidentify = {e.public_id for e in hidden}
         selection.deidentifier = deidentifier_for(e.pk for e in hidden)
@@ -357,39 +343,46 @@ class JsonPage:
     position: int
 
 
+def _sql(qs: QuerySet) -> tuple[str, tuple]:
+    return qs.query.get_compiler(using=qs.db).as_sql()
+
+
 def fetch_json(sel: Selection, limit: int, offset: int = 0) -> JsonPage:
-    """The same page as ``fetch`` + ``to_api``, serialised by PostgreSQL (json_build_object
-    with the API's names and ISO timestamps), so no row passes through Python."""
+    """The same page as ``fetch`` + ``to_api``, serialised by PostgreSQL, so no row passes
+    through Python: ``json_agg`` of the rows under the API's names (ISO timestamps made by
+    the database), and beside it the two keys at the page's edge (is there more, and the
+    cursor after it) read from the index."""
     cursor = sel.cursor
-    qs = _keyset(sel, cursor) if cursor is not None else sel.queryset
+    qs = (_keyset(sel, cursor) if cursor is not None else sel.queryset).order_by(*sel.ordering)
+    start = 0 if cursor is not None else offset
     fields = sel.dt.fields
     columns = {
         f"f{i}": IsoUtc(F(f.column)) if f.kind == T.DATETIME else F(f.column)
         for i, f in enumerate(fields)
     }
-    start = 0 if cursor is not None else offset
-    page = qs.order_by(*sel.ordering).values(**columns, k_pk=F("pk"), k_sort=F(sel.sort))
-    inner, params = page[start : start + limit + 1].query.get_compiler(using=qs.db).as_sql()
-    pairs = ", ".join(f"'{f.name}', t.f{i}" for i, f in enumerate(fields))
+    page_sql, page_params = _sql(qs.values(**columns)[start : start + limit])
+    edge_sql, edge_params = _sql(
+        qs.values(k_pk=F("pk"), k_sort=F(sel.sort))[start + limit - 1 : start + limit + 1]
+    )
+    names = ", ".join(f'p.f{i} AS "{f.name}"' for i, f in enumerate(fields))
     sql = (
-        f"SELECT (json_agg(json_build_object({pairs}) ORDER BY t.rn) "
-        "FILTER (WHERE t.rn <= %s))::text, "
-        "count(*), max(t.k_pk) FILTER (WHERE t.rn = %s), max(t.k_sort) FILTER (WHERE t.rn = %s) "
-        f"FROM (SELECT p.*, row_number() OVER () AS rn FROM ({inner}) p) t"
+        "SELECT d.data, d.n, e.k_pk, e.k_sort, e.edge "
+        f"FROM (SELECT json_agg(r)::text AS data, count(*) AS n "
+        f"FROM (SELECT {names} FROM ({page_sql}) p) r) d "
+        "LEFT JOIN (SELECT x.k_pk, x.k_sort, count(*) OVER () AS edge "
+        f"FROM ({edge_sql}) x LIMIT 1) e ON true"
     )
     with connection.cursor() as db:
-        db.execute(sql, (limit, limit, limit, *params))
-        data, fetched, last_pk, last_sort = db.fetchone()
+        db.execute(sql, (*page_params, *edge_params))
+        data, returned, last_pk, last_sort, edge = db.fetchone()
     position = cursor.position if cursor is not None else offset
-    has_more = fetched > limit
-    returned = min(fetched, limit)
+    has_more = edge == 2
     next_cursor = (
         encode_cursor(sel.sort, sel.order, last_sort, last_pk, position + returned)
         if has_more
         else None
     )
-    body = data.encode() if isinstance(data, str) else orjson.dumps(data or [])
-    return JsonPage(body, returned, has_more, next_cursor, position)
+    return JsonPage((data or "[]").encode(), returned, has_more, next_cursor, position)
 
 
 def iter_rows(sel: Selection, offset: int = 0) -> Iterator:

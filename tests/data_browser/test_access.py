@@ -9,7 +9,9 @@ from django.http import Http404
 from data_browser import access
 from data_browser import datatypes as T
 from data_browser.access import Anonymization as A
+from data_browser.api import keys
 from data_browser.models import ApiKey, Event, Membership, RoomParticipant
+from tests.conftest import ROLES
 
 pytestmark = pytest.mark.django_db
 
@@ -156,3 +158,43 @@ def test_it_returns_404_for_rooms_and_participants_outside_the_scope(world):
     rp = access.get_room_participant(world.user("viewer"), room, world.participant.public_id)
     assert rp.participant == world.participant
     assert Event.objects.filter(room=room).exists()
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_reach_answers_as_the_access_layer_does(world, role):
+    user = world.user(role)
+    reach = access.Reach(user)
+    for experiment in (world.experiment, world.solo, world.archived, world.other):
+        assert reach.sees_identifiers(experiment) == access.sees_identifiers(user, experiment)
+    for dt in T.DATA_TYPES:
+        with_reach = access.records(user, dt, reach=reach).values_list("pk", flat=True)
+        assert set(with_reach) == set(access.records(user, dt).values_list("pk", flat=True))
+
+
+def test_a_reach_serves_only_the_user_and_key_it_was_read_for(world):
+    owner = world.user("owner")
+    key = ApiKey.objects.create(
+        user=owner, name="k", prefix="p3", last_four="abcd", key_hash="x", scopes=["read:events"]
+    )
+    key.experiments.add(world.solo)
+    reach = access.Reach(owner, key=key)
+    assert set(reach.rights) == {world.solo.pk}
+    assert not reach.sees_identifiers(world.experiment)
+    with pytest.raises(ValueError, match="another user or key"):
+        access.records(owner, T.EVENTS, reach=reach)
+    with pytest.raises(ValueError, match="another user or key"):
+        access.records(world.user("collaborator"), T.EVENTS, key=key, reach=reach)
+
+
+def test_an_authenticated_key_knows_without_a_query_that_it_is_unrestricted(
+    world, django_assert_num_queries
+):
+    _key, raw = keys.create_key(world.user("owner"), name="k", scopes=["read:events"])
+    key = keys.authenticate(raw)
+    with django_assert_num_queries(0):
+        assert access.key_experiment_ids(key) == []
+    key.experiments.add(world.solo)
+    assert access.key_experiment_ids(key) == [world.solo.pk]
+    restricted = keys.authenticate(raw)
+    with django_assert_num_queries(1):
+        assert access.key_experiment_ids(restricted) == [world.solo.pk]
