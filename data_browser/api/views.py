@@ -66,13 +66,7 @@ def _copy_stream(dt: T.DataType, queryset: QuerySet) -> Iterator[bytes]:
     """The CSV straight out of PostgreSQL's COPY, formatted by the database."""
     sql, sql_params = copysql.api_select_sql(dt, queryset)
     yield copysql.header_line(dt)
-    connection.ensure_connection()
-    with (
-        connection.connection.cursor() as cursor,
-        cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", sql_params) as copy,
-    ):
-        for block in copy:
-            yield bytes(block)
+    yield from copysql.copy_blocks(sql, sql_params, connection=connection)
 
 
 def _csv(request: HttpRequest, sel: records.Selection, params: records.Params, name: str):

@@ -13,7 +13,7 @@ import orjson
 import pytest
 from django.db.models import QuerySet
 
-from data_browser import csvcells
+from data_browser import copysql, csvcells
 from data_browser import datatypes as T
 from data_browser.models import Room, RoomParticipant
 from exports import writers
@@ -158,6 +158,52 @@ def test_it_builds_an_experiment_zip_in_pieces_and_merges_them(export, world, se
         dt.model.objects.filter(experiment=world.experiment).count() for dt in (T.EVENTS, T.SYNC)
     )
     assert meta["rows"] == expected == job.rows_done == job.rows_expected
+
+
+@pytest.mark.postgres
+def test_one_copy_per_type_is_cut_into_the_files_of_every_room(export, world, monkeypatch):
+    statements = []
+    real = copysql.copy_messages
+
+    def spy(sql, params, *, connection):
+        statements.append(sql)
+        return real(sql, params, connection=connection)
+
+    monkeypatch.setattr(copysql, "copy_messages", spy)
+    job = export(level="experiment", fmt="zip")  # every room in one piece
+    assert job.status == Status.SUCCEEDED, job.error
+    copied = [dt for dt in T.DATA_TYPES if copysql.copy_supported(dt)]
+    assert len(statements) == len(copied)
+    rooms = list(Room.objects.filter(experiment=world.experiment).order_by("started_at", "pk"))
+    archive = open_zip(job)
+    meta = orjson.loads(archive.read("metadata.json"))
+    for room in rooms:
+        for dt in copied:
+            path = f"{room.public_id}/{dt.file_stem}.csv"
+            rows = parse_csv(archive.read(path))
+            assert rows[0] == dt.field_names
+            assert rows[1:] == csv_rows(dt, scoped(dt, room=room))
+    data_files = [f["path"] for f in meta["files"] if f["dataType"] in T.BY_API_NAME]
+    assert data_files == [
+        f"{room.public_id}/{dt.file_stem}.csv" for room in rooms for dt in T.DATA_TYPES
+    ]
+
+
+@pytest.mark.postgres
+def test_rows_that_differ_from_their_count_fail_the_export(export, world, monkeypatch):
+    real = copysql.copy_messages
+
+    def one_row_too_many(sql, params, *, connection):
+        last = None
+        for last in real(sql, params, connection=connection):
+            yield last
+        yield last
+
+    monkeypatch.setattr(copysql, "copy_messages", one_row_too_many)
+    job = export(level="room", room_id=world.room.public_id, fmt="zip", data_types=["events"])
+    assert job.status == Status.FAILED
+    assert "RuntimeError" in job.error
+    assert not job.file
 
 
 def test_it_writes_several_types_as_csv_in_a_zip(export, world):
