@@ -4,9 +4,10 @@
 ``data_browser.access``) into SQL that yields exactly the API columns of a
 data type, already formatted the way ``csvcells`` + ``datatypes.to_records``
 write them: timestamps as ISO 8601 UTC with milliseconds and ``Z``, JSON as
-compact text, floats as Python prints them (``1.0``, ``-0.25``), text cells
-neutralised against spreadsheet formulas, empty strings as empty cells. The
-database then does the formatting in C, which is what makes COPY exports fast.
+jsonb's own text (``{"a": 1}``, the same as Python's ``json.dumps``), floats as
+Python prints them (``1.0``, ``-0.25``), text cells neutralised against
+spreadsheet formulas, empty strings as empty cells. The database then does the
+formatting in C, which is what makes COPY exports fast.
 
 ``copy_csv(dt, queryset, out)`` writes the header and streams the rows. Types
 with a field that is made when read (a recording's signed ``downloadUrl``)
@@ -34,10 +35,8 @@ from .csvcells import DANGEROUS
 # Code points of the first characters a spreadsheet executes: ascii() of a cell is an integer
 # test, about a fifth cheaper per COPY than comparing left(cell, 1) with strings.
 _FORMULA_START = ", ".join(str(ord(c)) for c in DANGEROUS)
-# Whitespace outside JSON strings (jsonb's text form puts a space after ':' and ','), as SQL.
 # Bytes of COPY output handed on at a time.
 COPY_BLOCK = 256 * 1024
-_JSON_SPACE = r"""'("(?:[^"\\]|\\.)*")|\s+'"""
 
 
 class _Repeated(Func):
@@ -78,18 +77,16 @@ class _PythonFloat(_Repeated):
     )
 
 
-_COMPACT = "regexp_replace((%(expressions)s)::text, " + _JSON_SPACE + ", '\\1', 'g')"
 _TEXT = "(%(expressions)s #>> '{}')"
 
 
 class _JsonCell(_Repeated):
-    """jsonb as ``csvcells.cell`` writes the decoded value: objects and arrays as compact JSON
-    (orjson's spacing), a top-level string as its neutralised text, numbers and booleans as
-    they are, JSON null as an empty cell."""
+    """jsonb as ``csvcells.cell`` writes the decoded value: objects and arrays as jsonb's own
+    text (which is Python's ``json.dumps``), a top-level string as its neutralised text,
+    numbers and booleans as they are, JSON null as an empty cell."""
 
     template = (
         f"CASE jsonb_typeof(%(expressions)s) "
-        f"WHEN 'object' THEN {_COMPACT} WHEN 'array' THEN {_COMPACT} "
         f"WHEN 'string' THEN CASE WHEN ascii({_TEXT}) IN ({_FORMULA_START}) "
         f"THEN '''' || {_TEXT} ELSE NULLIF({_TEXT}, '') END "
         f"WHEN 'null' THEN NULL ELSE (%(expressions)s)::text END"

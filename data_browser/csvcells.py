@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
-
-import orjson
 
 from . import datatypes as T
 
@@ -31,7 +30,8 @@ def cell(value: Any) -> Any:
     if isinstance(value, int | float):
         return value
     if isinstance(value, dict | list):
-        return neutralise(orjson.dumps(value).decode())
+        # PostgreSQL's text form of jsonb, so that COPY writes the same cell (copysql).
+        return neutralise(json.dumps(value, ensure_ascii=False))
     return neutralise(str(value))
 
 

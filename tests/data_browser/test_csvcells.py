@@ -14,7 +14,7 @@ def test_it_neutralises_cells_a_spreadsheet_would_execute():
         assert csvcells.cell(text) == "'" + text
     assert csvcells.cell("fine = ok") == "fine = ok"
     assert csvcells.cell(-5000) == -5000  # numbers stay numbers, negative onsets included
-    assert csvcells.cell({"a": "=1"}) == '{"a":"=1"}'
+    assert csvcells.cell({"a": "=1"}) == '{"a": "=1"}'
     assert csvcells.cell(None) == ""
 
 

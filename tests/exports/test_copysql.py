@@ -67,7 +67,8 @@ def test_copy_equals_the_python_writer_on_awkward_values(world):
                 None,
                 "=x",
                 -3,
-            ][i % 4],
+                {"zz": "\u0001\\ ✓ 😀", "a": [], "mid": {}},  # jsonb reorders keys
+            ][i % 5],
         )
         for i, text in enumerate(awkward)
     )
