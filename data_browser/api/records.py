@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from django.core import signing
@@ -73,7 +74,8 @@ class Selection:
     queryset: QuerySet
     sort: str
     order: str
-    started_at: datetime | None
+    rooms: QuerySet  # the scope's rooms, whose earliest start is ``started_at``
+    room: Room | None  # the one room the selection is limited to, if it is
     query: dict[str, Any]
     cursor: Cursor | None = None
     experiment_ids: list[int] = field(default_factory=list)
@@ -83,6 +85,13 @@ class Selection:
     @property
     def ordering(self) -> list[str]:
         return [self.sort, "pk"] if self.order == "asc" else [f"-{self.sort}", "-pk"]
+
+    @cached_property
+    def started_at(self) -> datetime | None:
+        """When the scope began (the JSON metadata's ``experimentStartedAt``); read when asked."""
+        if self.room is not None:
+            return self.room.started_at
+        return self.rooms.aggregate(m=Min("started_at"))["m"]
 
 
 def encode_cursor(sort: str, order: str, value: Any, pk: int, position: int) -> str:
@@ -232,13 +241,13 @@ def select(
     if end is not None:
         qs = qs.filter(timestamp__lt=end)
         query["endTime"] = T.iso(end)
-    started_at = room.started_at if room is not None else starts.aggregate(m=Min("started_at"))["m"]
     selection = Selection(
         dt=dt,
         queryset=qs,
         sort=sort,
         order=order,
-        started_at=started_at,
+        rooms=starts,
+        room=room,
         query=query,
         cursor=cursor,
         experiment_ids=[e.pk for e in experiments],
@@ -343,15 +352,11 @@ class JsonPage:
     position: int
 
 
-def _sql(qs: QuerySet) -> tuple[str, tuple]:
-    return qs.query.get_compiler(using=qs.db).as_sql()
-
-
 def fetch_json(sel: Selection, limit: int, offset: int = 0) -> JsonPage:
     """The same page as ``fetch`` + ``to_api``, serialised by PostgreSQL, so no row passes
-    through Python: ``json_agg`` of the rows under the API's names (ISO timestamps made by
-    the database), and beside it the two keys at the page's edge (is there more, and the
-    cursor after it) read from the index."""
+    through Python: ``json_agg`` of the page's rows under the API's names (ISO timestamps
+    made by the database); the one row after the page tells whether there is more, and the
+    page's last keys make the cursor."""
     cursor = sel.cursor
     qs = (_keyset(sel, cursor) if cursor is not None else sel.queryset).order_by(*sel.ordering)
     start = 0 if cursor is not None else offset
@@ -360,23 +365,21 @@ def fetch_json(sel: Selection, limit: int, offset: int = 0) -> JsonPage:
         f"f{i}": IsoUtc(F(f.column)) if f.kind == T.DATETIME else F(f.column)
         for i, f in enumerate(fields)
     }
-    page_sql, page_params = _sql(qs.values(**columns)[start : start + limit])
-    edge_sql, edge_params = _sql(
-        qs.values(k_pk=F("pk"), k_sort=F(sel.sort))[start + limit - 1 : start + limit + 1]
-    )
+    page = qs.values(**columns, k_pk=F("pk"), k_sort=F(sel.sort))[start : start + limit + 1]
+    inner, params = page.query.get_compiler(using=qs.db).as_sql()
     names = ", ".join(f'p.f{i} AS "{f.name}"' for i, f in enumerate(fields))
     sql = (
-        "SELECT d.data, d.n, e.k_pk, e.k_sort, e.edge "
-        f"FROM (SELECT json_agg(r)::text AS data, count(*) AS n "
-        f"FROM (SELECT {names} FROM ({page_sql}) p) r) d "
-        "LEFT JOIN (SELECT x.k_pk, x.k_sort, count(*) OVER () AS edge "
-        f"FROM ({edge_sql}) x LIMIT 1) e ON true"
+        "SELECT (json_agg(r) FILTER (WHERE p.rn <= %s))::text, count(*), "
+        "max(p.k_pk) FILTER (WHERE p.rn = %s), max(p.k_sort) FILTER (WHERE p.rn = %s) "
+        f"FROM (SELECT q.*, row_number() OVER () AS rn FROM ({inner}) q) p, "
+        f"LATERAL (SELECT {names}) r"
     )
     with connection.cursor() as db:
-        db.execute(sql, (*page_params, *edge_params))
-        data, returned, last_pk, last_sort, edge = db.fetchone()
+        db.execute(sql, (limit, limit, limit, *params))
+        data, fetched, last_pk, last_sort = db.fetchone()
     position = cursor.position if cursor is not None else offset
-    has_more = edge == 2
+    has_more = fetched > limit
+    returned = min(fetched, limit)
     next_cursor = (
         encode_cursor(sel.sort, sel.order, last_sort, last_pk, position + returned)
         if has_more
