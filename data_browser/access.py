@@ -120,9 +120,21 @@ class Reach:
             else {}
         )
 
+    def check(self, user: User, key: ApiKey | None = None) -> Reach:
+        if self.user is not user or self.key is not key:
+            raise ValueError("the reach was read for another user or key")
+        return self
+
+    def is_member(self, experiment: Experiment) -> bool:
+        return experiment.pk in self.rights
+
+    def export_right(self, experiment: Experiment) -> str:
+        """As ``export_right``."""
+        return self.rights.get(experiment.pk, ExportRight.NONE)
+
     def sees_identifiers(self, experiment: Experiment) -> bool:
         """As ``sees_identifiers``."""
-        return self.rights.get(experiment.pk) == ExportRight.FULL
+        return self.export_right(experiment) == ExportRight.FULL
 
 
 def experiments(user: User, *, key: ApiKey | None = None, action: str = VIEW) -> QuerySet:
@@ -176,10 +188,8 @@ def records(
     # scope's index scan alone instead of a semi-join against memberships for every record.
     if reach is None:
         member_of = list(_member_experiment_ids(user, key).values_list("experiment_id", flat=True))
-    elif reach.user is user and reach.key is key:
-        member_of = list(reach.rights)
     else:
-        raise ValueError("the reach was read for another user or key")
+        member_of = list(reach.check(user, key).rights)
     q = Q(experiment_id__in=member_of)
     participant = participant_of(user)
     if participant is not None and key is None:
@@ -198,8 +208,15 @@ def export_right(user: User, experiment: Experiment) -> str:
     return m.effective_export_right if m is not None else ExportRight.NONE
 
 
-def allowed_anonymizations(user: User, experiment: Experiment) -> list[str]:
-    rank = ExportRight.rank(export_right(user, experiment))
+def allowed_anonymizations(
+    user: User, experiment: Experiment, *, reach: Reach | None = None
+) -> list[str]:
+    right = (
+        reach.check(user).export_right(experiment)
+        if reach is not None
+        else export_right(user, experiment)
+    )
+    rank = ExportRight.rank(right)
     return [mode for mode, needed in REQUIRED_RIGHT.items() if ExportRight.rank(needed) <= rank]
 
 

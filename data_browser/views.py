@@ -63,11 +63,12 @@ class Scope:
     level: str
     experiment: Experiment
     people: People
+    reach: access.Reach  # the signed-in user's memberships, read once for the request
     room: Room | None = None
     rp: RoomParticipant | None = None
 
     def records(self, user, dt: T.DataType) -> QuerySet:
-        qs = access.records(user, dt).filter(experiment=self.experiment)
+        qs = access.records(user, dt, reach=self.reach).filter(experiment=self.experiment)
         if self.room is not None:
             qs = qs.filter(room=self.room)
         if self.rp is not None:
@@ -78,7 +79,7 @@ class Scope:
         """Identifies what this user's records of the scope are: all of them for members, one
         participant's own otherwise; caches of per-scope figures are shared accordingly."""
         obj = self.rp or self.room or self.experiment
-        member = access.membership(user, self.experiment) is not None
+        member = self.reach.check(user).is_member(self.experiment)
         participant = access.participant_of(user)
         who = "all" if member else f"p{participant.pk if participant else 0}"
         return f"{self.level}:{obj.pk}:{who}"
@@ -131,24 +132,28 @@ class Scope:
         }
 
 
-def _people(user, experiment: Experiment) -> People:
+def _people(user, experiment: Experiment, reach: access.Reach) -> People:
     own = None
     participant = access.participant_of(user)
-    if participant is not None and access.membership(user, experiment) is None:
+    if participant is not None and not reach.is_member(experiment):
         own = participant.public_id
-    return People(experiment.public_id, access.sees_identifiers(user, experiment), own)
+    return People(experiment.public_id, reach.sees_identifiers(experiment), own)
 
 
 def experiment_scope(request: HttpRequest, exp_id: str) -> Scope:
     exp = access.get_experiment(request.user, exp_id)
-    return Scope("experiment", exp, _people(request.user, exp))
+    reach = access.Reach(request.user)
+    return Scope("experiment", exp, _people(request.user, exp, reach), reach)
 
 
 def room_scope(request: HttpRequest, exp_id: str, room_id: str) -> Scope:
     room = access.get_room(request.user, room_id)
     if room.experiment.public_id != exp_id:
         raise Http404("No such room in this experiment")
-    return Scope("room", room.experiment, _people(request.user, room.experiment), room)
+    reach = access.Reach(request.user)
+    return Scope(
+        "room", room.experiment, _people(request.user, room.experiment, reach), reach, room
+    )
 
 
 def participant_scope(request: HttpRequest, exp_id: str, room_id: str, ref: str) -> Scope:
@@ -315,6 +320,7 @@ def room(request: HttpRequest, exp_id: str, room_id: str) -> HttpResponse:
 def _page_context(request: HttpRequest, scope: Scope, *, counts: bool) -> dict[str, Any]:
     return {
         "scope": scope,
+        "reach": scope.reach,
         "experiment": scope.experiment,
         "title": scope.crumbs[-1][0],
         "crumbs": scope.crumbs,

@@ -89,12 +89,15 @@ class ExportUnavailable(ExportError):
     status = 503
 
 
-def allowed_modes(user: User, experiment: Experiment, level: str) -> list[str]:
-    """Anonymization modes the user may choose for an export at ``level`` of ``experiment``.
+def allowed_modes(
+    user: User, experiment: Experiment, level: str, *, reach: access.Reach | None = None
+) -> list[str]:
+    """Anonymization modes the user may choose for an export at ``level`` of ``experiment``
+    (``reach``: the user's memberships, when the caller has read them already).
 
     Aggregates need several participants, so they are not offered for one participant.
     """
-    modes = access.allowed_anonymizations(user, experiment)
+    modes = access.allowed_anonymizations(user, experiment, reach=reach)
     if level in (Level.TYPE, Level.PARTICIPANT):
         modes = [m for m in modes if m != Anonymization.AGGREGATE]
     return modes

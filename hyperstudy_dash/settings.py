@@ -195,6 +195,12 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "data_browser:experiments"
 LOGOUT_REDIRECT_URL = "login"
 
+# Sessions are read from the cache (written through to the database) when Redis is there.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if REDIS_URL
+    else "django.contrib.sessions.backends.db"
+)
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True

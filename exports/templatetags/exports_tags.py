@@ -27,7 +27,8 @@ def export_button(
     from exports.services import allowed_modes
 
     request = context.get("request")
-    if request is None or not allowed_modes(request.user, experiment, level):
+    reach = context.get("reach")  # the page's, when it read the memberships already
+    if request is None or not allowed_modes(request.user, experiment, level, reach=reach):
         return ""
     params = {"level": level, "experiment": experiment.public_id}
     for name, value in (("room", room), ("participant", participant), ("type", data_type)):

@@ -614,3 +614,19 @@ def test_codes_do_not_sort_by_the_identifiers_behind_them(client, world):
     assert "cannot be sorted by “senderId”" in text(client.get(url + "?tab=chat&sort=senderId"))
     login_client(client, world, "owner")
     assert "cannot be sorted" not in text(client.get(url + "?tab=chat&sort=senderId"))
+
+
+@pytest.mark.parametrize("role", ["owner", "collaborator", "viewer"])
+def test_a_data_page_reads_the_users_memberships_once(client, world, role):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    login_client(client, world, role)
+    url = reverse("data_browser:experiment_data", args=[world.experiment.public_id])
+    assert client.get(f"{url}?tab=events").status_code == 200  # tab counts now cached
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(f"{url}?tab=events").status_code == 200
+    sqls = [q["sql"] for q in ctx.captured_queries]
+    memberships = [sql for sql in sqls if sql.startswith('SELECT "data_browser_membership"')]
+    assert len(memberships) == 1, memberships
+    assert len(sqls) <= 8, [sql[:80] for sql in sqls]
