@@ -42,10 +42,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _manage(env, *args, timeout=120) -> str:
+def _manage(env, *args, cwd=ROOT, timeout=120) -> str:
     out = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        cwd=cwd,
         env=env,
         check=True,
         capture_output=True,
@@ -57,6 +57,8 @@ def _manage(env, *args, timeout=120) -> str:
 
 def test_it_boots_logs_in_and_runs_a_task(tmp_path):
     env = _embedded_env(tmp_path / "var")
+    elsewhere = tmp_path / "cwd"  # the processes' working directory: nothing may land there
+    elsewhere.mkdir()
     _manage(env, "migrate", "--noinput")
     assert "participant" in _manage(env, "seed_demo")
     assert (tmp_path / "var" / "db.sqlite3").exists()
@@ -70,7 +72,7 @@ def test_it_boots_logs_in_and_runs_a_task(tmp_path):
             "--workers",
             "1",
         ],
-        cwd=ROOT,
+        cwd=elsewhere,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -86,7 +88,7 @@ def test_it_boots_logs_in_and_runs_a_task(tmp_path):
             "--loglevel",
             "WARNING",
         ],
-        cwd=ROOT,
+        cwd=elsewhere,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -113,7 +115,9 @@ def test_it_boots_logs_in_and_runs_a_task(tmp_path):
         landing = opener.open(request, timeout=10)
         assert "/login/" not in landing.geturl()
         assert "owner" in landing.read().decode()
-        assert "worker ok" in _manage(env, "worker_check", "--timeout", "60", timeout=90)
+        assert "worker ok" in _manage(
+            env, "worker_check", "--timeout", "60", cwd=elsewhere, timeout=90
+        )
     finally:
         for proc in (server, worker):
             proc.terminate()
@@ -121,3 +125,4 @@ def test_it_boots_logs_in_and_runs_a_task(tmp_path):
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+    assert list(elsewhere.iterdir()) == []  # the broker's files too live under var/
