@@ -48,7 +48,7 @@ test-postgres: setup
 
 test-sqlite: setup
 	DATABASE_URL=sqlite:///$(CURDIR)/var/test.sqlite3 REDIS_URL= \
-	  $(PY) -m pytest -m "not postgres and not worker and not browser and not smoke" $(PYTEST_ARGS)
+	  $(PY) -m pytest -m "not postgres and not redis and not worker and not browser and not smoke" $(PYTEST_ARGS)
 
 # Every benchmark, each printing our time, its baseline's and the ratio (PostgreSQL + Redis).
 BENCH_URL ?= postgres://postgres@127.0.0.1:5432/hyperstudy_large

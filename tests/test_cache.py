@@ -6,7 +6,6 @@ import time
 import uuid
 
 import pytest
-from django.conf import settings
 from django.core.cache import cache, caches
 
 from hyperstudy_dash.cache import RedisCache, count
@@ -34,7 +33,7 @@ def test_a_counter_ends_with_its_lifetime():
     assert count({name: 1}) == {name: 1}
 
 
-@pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_URL (make test-postgres sets it)")
+@pytest.mark.redis
 def test_the_redis_cache_shares_one_client_and_counts_in_one_transaction(monkeypatch):
     backend = caches["default"]
     assert isinstance(backend, RedisCache)
