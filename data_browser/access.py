@@ -105,6 +105,14 @@ def _member_experiment_ids(user: User, key: ApiKey | None = None) -> QuerySet:
     return _memberships(user, key).values("experiment_id")
 
 
+def _member_ids(user: User, key: ApiKey | None, reach: Reach | None) -> QuerySet | list[int]:
+    """The experiments the user is a member of: from the reach when there is one (a literal
+    list), otherwise as a subquery."""
+    if reach is None:
+        return _member_experiment_ids(user, key)
+    return list(reach.check(user, key).rights)
+
+
 class Reach:
     """A user's memberships (within an API key's restriction), read in one query, for a
     request that asks about them several times: which experiments, and the export right in
@@ -137,8 +145,11 @@ class Reach:
         return self.export_right(experiment) == ExportRight.FULL
 
 
-def experiments(user: User, *, key: ApiKey | None = None, action: str = VIEW) -> QuerySet:
-    """Experiments the user may browse (VIEW), manage access of (MANAGE), or see listed (LIST)."""
+def experiments(
+    user: User, *, key: ApiKey | None = None, action: str = VIEW, reach: Reach | None = None
+) -> QuerySet:
+    """Experiments the user may browse (VIEW), manage access of (MANAGE), or see listed (LIST).
+    ``reach`` (VIEW only) saves reading the memberships again."""
     qs = Experiment.objects.all()
     if not _active(user):
         return qs.none()
@@ -150,20 +161,20 @@ def experiments(user: User, *, key: ApiKey | None = None, action: str = VIEW) ->
         return qs.filter(q).distinct()
     if action == LIST and is_lab_admin(user):
         return qs.filter(Q(lab_id=profile(user).lab_id) | Q(pk__in=_member_experiment_ids(user)))
-    q = Q(pk__in=_member_experiment_ids(user, key))
-    participant = participant_of(user)
-    if participant is not None and key is None:
+    q = Q(pk__in=_member_ids(user, key, reach))
+    participant = participant_of(user) if key is None else None  # keys act through memberships
+    if participant is not None:
         q |= Q(rooms__room_participants__participant=participant)
     return qs.filter(q).distinct()
 
 
-def rooms(user: User, *, key: ApiKey | None = None) -> QuerySet:
+def rooms(user: User, *, key: ApiKey | None = None, reach: Reach | None = None) -> QuerySet:
     qs = Room.objects.all()
     if not _active(user):
         return qs.none()
-    q = Q(experiment_id__in=_member_experiment_ids(user, key))
-    participant = participant_of(user)
-    if participant is not None and key is None:
+    q = Q(experiment_id__in=_member_ids(user, key, reach))
+    participant = participant_of(user) if key is None else None
+    if participant is not None:
         q |= Q(pk__in=RoomParticipant.objects.filter(participant=participant).values("room_id"))
     return qs.filter(q)
 
@@ -189,10 +200,10 @@ def records(
     if reach is None:
         member_of = list(_member_experiment_ids(user, key).values_list("experiment_id", flat=True))
     else:
-        member_of = list(reach.check(user, key).rights)
+        member_of = _member_ids(user, key, reach)
     q = Q(experiment_id__in=member_of)
-    participant = participant_of(user)
-    if participant is not None and key is None:
+    participant = participant_of(user) if key is None else None
+    if participant is not None:
         q |= Q(participant=participant)
     return qs.filter(q)
 
@@ -244,17 +255,25 @@ def key_allows(key: ApiKey, scope: str) -> bool:
 
 
 def get_experiment(
-    user: User, public_id: str, *, key: ApiKey | None = None, action: str = VIEW
+    user: User,
+    public_id: str,
+    *,
+    key: ApiKey | None = None,
+    action: str = VIEW,
+    reach: Reach | None = None,
 ) -> Experiment:
     try:
-        return experiments(user, key=key, action=action).get(public_id=public_id)
+        return experiments(user, key=key, action=action, reach=reach).get(public_id=public_id)
     except Experiment.DoesNotExist:
         raise Http404("No such experiment") from None
 
 
-def get_room(user: User, public_id: str, *, key: ApiKey | None = None) -> Room:
+def get_room(
+    user: User, public_id: str, *, key: ApiKey | None = None, reach: Reach | None = None
+) -> Room:
     try:
-        return rooms(user, key=key).select_related("experiment").get(public_id=public_id)
+        rooms_seen = rooms(user, key=key, reach=reach)
+        return rooms_seen.select_related("experiment").get(public_id=public_id)
     except Room.DoesNotExist:
         raise Http404("No such room") from None
 

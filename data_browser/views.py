@@ -141,16 +141,16 @@ def _people(user, experiment: Experiment, reach: access.Reach) -> People:
 
 
 def experiment_scope(request: HttpRequest, exp_id: str) -> Scope:
-    exp = access.get_experiment(request.user, exp_id)
     reach = access.Reach(request.user)
+    exp = access.get_experiment(request.user, exp_id, reach=reach)
     return Scope("experiment", exp, _people(request.user, exp, reach), reach)
 
 
 def room_scope(request: HttpRequest, exp_id: str, room_id: str) -> Scope:
-    room = access.get_room(request.user, room_id)
+    reach = access.Reach(request.user)
+    room = access.get_room(request.user, room_id, reach=reach)
     if room.experiment.public_id != exp_id:
         raise Http404("No such room in this experiment")
-    reach = access.Reach(request.user)
     return Scope(
         "room", room.experiment, _people(request.user, room.experiment, reach), reach, room
     )

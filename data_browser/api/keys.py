@@ -140,7 +140,7 @@ def authenticate(raw: str | None) -> ApiKey | None:
     keys are all simply None so that callers cannot tell them apart."""
     prefix = lookup_prefix(raw or "")
     candidate = (
-        ApiKey.objects.select_related("user", "user__profile")
+        ApiKey.objects.select_related("user")
         .annotate(
             restricted=Exists(ApiKey.experiments.through.objects.filter(apikey=OuterRef("pk")))
         )

@@ -204,16 +204,16 @@ def select(
     room = None
     query: dict[str, Any] = {}
     if params.room_id is not None:
-        room = access.get_room(user, params.room_id, key=key)
+        room = access.get_room(user, params.room_id, key=key, reach=reach)
     if scope == "experiment":
-        experiment = access.get_experiment(user, scope_id, key=key)
+        experiment = access.get_experiment(user, scope_id, key=key, reach=reach)
         if room is not None and room.experiment_id != experiment.pk:
             raise Http404("No such room in this experiment")
         experiments = [experiment]
         qs = qs.filter(experiment=experiment)
         starts = Room.objects.filter(experiment=experiment)
     elif scope == "room":
-        scoped_room = access.get_room(user, scope_id, key=key)
+        scoped_room = access.get_room(user, scope_id, key=key, reach=reach)
         if room is not None and room.pk != scoped_room.pk:
             raise bad_parameter("roomId", "differs from the room in the path")
         room = scoped_room

@@ -61,3 +61,27 @@ def test_it_counts_again_after_ingest_and_deletion(
         delete_data(world.user("owner"), Scope(world.experiment, room=world.room))
     assert api(room_path, key).status_code == 404
     assert total(api, key, exp_path) == exp_before + 1 - (room_before + 1)
+
+
+@pytest.mark.parametrize(
+    ("scope", "queries"),
+    [
+        # the key (with whether it is limited), the memberships, the room, the page
+        ("room", 4),
+        # ... the experiment, its earliest room start
+        ("experiment", 5),
+    ],
+)
+def test_a_page_costs_a_fixed_few_queries_once_its_total_is_known(
+    world, make_key, api, scope, queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    key = make_key("owner")
+    scope_id = world.room.public_id if scope == "room" else world.experiment.public_id
+    path = f"/data/events/{scope}/{scope_id}"
+    assert api(path, key, limit=5).status_code == 200  # counts the total, stamps last use
+    with CaptureQueriesContext(connection) as ctx:
+        assert api(path, key, limit=5).status_code == 200
+    assert len(ctx.captured_queries) == queries, [q["sql"][:70] for q in ctx.captured_queries]
