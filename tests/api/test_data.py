@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from datetime import datetime
 
 import pytest
@@ -418,3 +419,14 @@ def test_json_built_by_postgres_equals_the_python_records(world, make_key, api, 
         with monkeypatch.context() as m:
             m.setattr(records, "json_possible", lambda sel: False)
             assert signed_files(api(path, key, cursor=cursor, limit=5).json()["data"]) == after
+
+
+def test_the_same_page_always_gives_the_same_cursor(world, make_key, api):
+    key = make_key()
+    path = f"/data/events/experiment/{world.experiment.public_id}"
+    first = api(path, key, limit=5).json()["metadata"]["pagination"]["nextCursor"]
+    time.sleep(1.1)  # a timestamped signature would differ by now
+    assert api(path, key, limit=5).json()["metadata"]["pagination"]["nextCursor"] == first
+    tampered = first[:-2] + ("AA" if not first.endswith("AA") else "BB")
+    r = api(path, key, limit=5, cursor=tampered)
+    assert r.status_code == 400 and r.json()["error"] == "bad_request"
