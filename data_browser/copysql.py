@@ -24,7 +24,8 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterable, Iterator
-from typing import IO
+from contextlib import contextmanager
+from typing import IO, Any
 
 from django.db import connections
 from django.db.models import F, Func, QuerySet, TextField
@@ -157,15 +158,22 @@ def blocks(rows: Iterable[bytes | memoryview]) -> Iterator[bytes]:
         yield bytes(block)
 
 
-def copy_messages(sql: str, params: tuple, *, connection) -> Iterator[memoryview]:
-    """``COPY (sql) TO STDOUT (FORMAT csv)`` as the server sends it: one message per row (the
-    protocol's rule), so a caller that knows row counts can cut the stream without parsing
-    CSV. Closing the iterator early cancels the COPY."""
+@contextmanager
+def _copy_out(sql: str, params: tuple, connection) -> Iterator[tuple[Any, Any]]:
+    """The psycopg cursor and its ``COPY (sql) TO STDOUT (FORMAT csv)``."""
     connection.ensure_connection()
     with (
         connection.connection.cursor() as cursor,
         cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as copy,
     ):
+        yield cursor, copy
+
+
+def copy_messages(sql: str, params: tuple, *, connection) -> Iterator[memoryview]:
+    """``COPY (sql) TO STDOUT (FORMAT csv)`` as the server sends it: one message per row (the
+    protocol's rule), so a caller that knows row counts can cut the stream without parsing
+    CSV. Closing the iterator early cancels the COPY."""
+    with _copy_out(sql, params, connection) as (_cursor, copy):
         yield from copy
 
 
@@ -178,12 +186,10 @@ def copy_select(sql: str, params: tuple, write: Callable[[bytes], object], *, co
     """``COPY (sql) TO STDOUT (FORMAT csv)`` into ``write``, for a statement from
     ``api_select_sql`` (a caller may compile it once and vary its params); returns the row
     count."""
-    connection.ensure_connection()
-    with connection.connection.cursor() as cursor:
-        with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as copy:
-            for block in blocks(copy):
-                write(block)
-        return cursor.rowcount
+    with _copy_out(sql, params, connection) as (cursor, copy):
+        for block in blocks(copy):
+            write(block)
+        return cursor.rowcount  # read before the cursor closes
 
 
 def copy_csv(dt: T.DataType, queryset: QuerySet, out: IO[bytes], *, connection=None) -> int:

@@ -298,14 +298,7 @@ def _create_and_send(
     try:
         with transaction.atomic():
             job.save()
-            audit.record(
-                "export.started",
-                actor=user,
-                request=request,
-                experiment=experiment,
-                scope=scope_text(job),
-                details=_audit_details(job),
-            )
+            audit_job("export.started", job, user, request=request, with_rows=False)
             transaction.on_commit(lambda: _send(job, sent))
     except IntegrityError:
         running = _active_job(user, fingerprint)
@@ -364,30 +357,14 @@ def cancel_export(job: ExportJob, user: User, *, request: HttpRequest | None = N
             job.message = "Cancelling…"
             fields.append("message")
         job.save(update_fields=fields)
-        audit.record(
-            "export.cancelled",
-            actor=user,
-            request=request,
-            experiment=job.experiment,
-            scope=scope_text(job),
-            rows=job.rows_done,
-            details=_audit_details(job),
-        )
+        audit_job("export.cancelled", job, user, request=request)
     return job
 
 
 def delete_export(job: ExportJob, user: User, *, request: HttpRequest | None = None) -> None:
     """Remove a job and its file (a running job is cancelled first)."""
     _own(job, user)
-    audit.record(
-        "export.deleted",
-        actor=user,
-        request=request,
-        experiment=job.experiment,
-        scope=scope_text(job),
-        rows=job.rows_done,
-        details=_audit_details(job),
-    )
+    audit_job("export.deleted", job, user, request=request)
     _remove(job)
 
 
@@ -421,15 +398,8 @@ def get_job(user: User, public_id: Any) -> ExportJob:
 
 
 def record_download(job: ExportJob, request: HttpRequest | None, *, via: str) -> None:
-    audit.record(
-        "export.downloaded",
-        actor=job.user if request is None or not request.user.is_authenticated else None,
-        request=request,
-        experiment=job.experiment,
-        scope=scope_text(job),
-        rows=job.rows_done,
-        details={**_audit_details(job), "via": via},
-    )
+    signed_in = request is not None and request.user.is_authenticated
+    audit_job("export.downloaded", job, None if signed_in else job.user, request=request, via=via)
 
 
 def signed_download_url(job: ExportJob, request: HttpRequest | None = None) -> str | None:
@@ -470,18 +440,37 @@ def scope_text(job: ExportJob, user: User | None = None) -> str:
     return " / ".join(parts)
 
 
-def _audit_details(job: ExportJob) -> dict[str, Any]:
-    return {
-        "export": str(job.public_id),
-        "level": job.level,
-        "format": job.fmt,
-        "anonymization": job.anonymization,
-        "dataTypes": job.data_types,
-        "includeMedia": job.include_media,
-        "status": job.status,
-        "sha256": job.sha256,
-        "size": job.size,
-    }
+def audit_job(
+    action: str,
+    job: ExportJob,
+    actor: User | None,
+    *,
+    request: HttpRequest | None = None,
+    with_rows: bool = True,
+    **details: Any,
+) -> None:
+    """One audit entry about an export job: its scope, the rows written so far (unless
+    ``with_rows`` is False), its settings and state, and ``details``."""
+    audit.record(
+        action,
+        actor=actor,
+        request=request,
+        experiment=job.experiment,
+        scope=scope_text(job),
+        rows=job.rows_done if with_rows else None,
+        details={
+            "export": str(job.public_id),
+            "level": job.level,
+            "format": job.fmt,
+            "anonymization": job.anonymization,
+            "dataTypes": job.data_types,
+            "includeMedia": job.include_media,
+            "status": job.status,
+            "sha256": job.sha256,
+            "size": job.size,
+            **details,
+        },
+    )
 
 
 def job_as_dict(job: ExportJob, request: HttpRequest | None = None) -> dict[str, Any]:

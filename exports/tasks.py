@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from data_browser import access, audit
+from data_browser import access
 from data_browser import datatypes as T
 from data_browser.access import Anonymization
 from data_browser.models import Room
@@ -146,14 +146,7 @@ def _finish(job: ExportJob, status: str, message: str, *, error: str = "") -> No
     job.finished_at = timezone.now()
     job.save(update_fields=["status", "message", "error", "finished_at"])
     if status == Status.FAILED:
-        audit.record(
-            "export.failed",
-            actor=job.user,
-            experiment=job.experiment,
-            scope=services.scope_text(job),
-            rows=job.rows_done,
-            details={"export": str(job.public_id), "error": error},
-        )
+        services.audit_job("export.failed", job, job.user, error=error)
 
 
 def _end(job_id: int, status: str, message: str, *, error: str = "") -> None:
@@ -397,14 +390,7 @@ def _store(job: ExportJob, path: str, ext: str, digest: tuple[str, int] | None =
                 "rows_done",
             ]
         )
-        audit.record(
-            "export.finished",
-            actor=current.user,
-            experiment=current.experiment,
-            scope=services.scope_text(current),
-            rows=current.rows_done,
-            details={"export": str(current.public_id), "sha256": sha256, "size": size},
-        )
+        services.audit_job("export.finished", current, current.user)
 
 
 @shared_task(**TASK_OPTIONS)
