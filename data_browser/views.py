@@ -342,6 +342,7 @@ class RecordView:
     filterset: Any
     notes: list[str]
     pages: RecordPages
+    table_html: str
 
 
 def _records_view(request: HttpRequest, scope: Scope) -> RecordView:
@@ -370,7 +371,7 @@ def _records_view(request: HttpRequest, scope: Scope) -> RecordView:
         deid = _deidentifier(scope, dt, records)
         records = [deid.record(dt, r) for r in records]
     table = table_class(records, people=scope.people, order_by=sort)
-    return RecordView(dt, table, filterset, notes + pages.notes, pages)
+    return RecordView(dt, table, filterset, notes + pages.notes, pages, table.as_html(request))
 
 
 def _deidentifier(scope: Scope, dt: T.DataType, records: list[dict]) -> Deidentifier:

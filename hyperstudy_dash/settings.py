@@ -196,6 +196,7 @@ LOGIN_REDIRECT_URL = "data_browser:experiments"
 LOGOUT_REDIRECT_URL = "login"
 
 # Sessions are read from the cache (written through to the database) when Redis is there.
+AUTHENTICATION_BACKENDS = ["hyperstudy_dash.auth.ModelBackend"]
 SESSION_ENGINE = (
     "django.contrib.sessions.backends.cached_db"
     if REDIS_URL

@@ -448,6 +448,32 @@ def test_it_sorts_by_time_descending_with_keyset_links(client, world):
     assert ids_on(text(client.get(url + "?" + nxt))) == expected[50:100]
 
 
+def test_the_sort_links_keep_the_filters_and_leave_the_page_position(client, world):
+    login_client(client, world, "owner")
+    url = reverse("data_browser:experiment_data", args=[world.experiment.public_id])
+    body = text(client.get(url + "?tab=events&category=component"))
+    nxt = re.search(r'rel="next" href="\?([^"]+)"', body).group(1).replace("&amp;", "&")
+    body = text(client.get(f"{url}?{nxt}"))
+    headers = {
+        name: css
+        for css, name in re.findall(
+            r'<th title="[^"]*"(?: class="([^"]*)")?>(?:<a [^>]*>)?(\w+)<', body
+        )
+    }
+    assert headers["onset"] == "asc orderable"  # the default sort, shown as such
+    assert headers["timestamp"] == "orderable"
+    assert headers["eventType"] == ""  # not sortable across a whole experiment
+    sort_links = re.findall(r'<th [^>]*><a href="\?([^"]+)" hx-get="[^"]+">(\w+)</a>', body)
+    links = {name: href for href, name in sort_links}
+    assert links == {
+        "onset": "tab=events&amp;category=component&amp;sort=-onset",
+        "timestamp": "tab=events&amp;category=component&amp;sort=timestamp",
+    }
+    descending = text(client.get(f"{url}?tab=events&sort=-onset"))
+    assert '<th title="Time from the room&#x27;s start' in descending
+    assert 'class="desc orderable"><a href="?tab=events&amp;sort=onset"' in descending
+
+
 def test_it_sorts_other_columns_below_experiment_level_with_pages(client, world):
     login_client(client, world, "owner")
     url = reverse("data_browser:room_data", args=[world.experiment.public_id, world.room.public_id])
@@ -629,4 +655,6 @@ def test_a_data_page_reads_the_users_memberships_once(client, world, role):
     sqls = [q["sql"] for q in ctx.captured_queries]
     memberships = [sql for sql in sqls if sql.startswith('SELECT "data_browser_membership"')]
     assert len(memberships) == 1, memberships
+    # The profile (lab, participant link) comes with the signed-in user.
+    assert not [sql for sql in sqls if sql.startswith('SELECT "data_browser_profile"')]
     assert len(sqls) <= 8, [sql[:80] for sql in sqls]

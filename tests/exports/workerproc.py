@@ -46,6 +46,7 @@ def celery_worker(extra_env: dict[str, str] | None = None, concurrency: int = 1)
         "DJANGO_SETTINGS_MODULE": "hyperstudy_dash.settings",
         **(extra_env or {}),
     }
+    (ROOT / "test-artifacts").mkdir(exist_ok=True)
     log = open(ROOT / "test-artifacts" / "celery-worker.log", "ab")  # noqa: SIM115
     proc = subprocess.Popen(
         [
