@@ -116,17 +116,21 @@ def _member_ids(user: User, key: ApiKey | None, reach: Reach | None) -> QuerySet
 class Reach:
     """A user's memberships (within an API key's restriction), read in one query, for a
     request that asks about them several times: which experiments, and the export right in
-    each. It is a snapshot: build it per request."""
+    each. The experiments come with them, so looking up one of them costs no query either. It
+    is a snapshot: build it per request."""
 
     def __init__(self, user: User, *, key: ApiKey | None = None) -> None:
         self.user = user
         self.key = key
-        memberships = _memberships(user, key).only("experiment_id", "role", "export_right")
-        self.rights = (
-            {m.experiment_id: m.effective_export_right for m in memberships}
+        memberships = (
+            _memberships(user, key)
+            .select_related("experiment")
+            .only("role", "export_right", "experiment")
             if _active(user)
-            else {}
+            else []
         )
+        self.rights = {m.experiment_id: m.effective_export_right for m in memberships}
+        self.experiments = {m.experiment.public_id: m.experiment for m in memberships}
 
     def check(self, user: User, key: ApiKey | None = None) -> Reach:
         if self.user is not user or self.key is not key:
@@ -262,6 +266,10 @@ def get_experiment(
     action: str = VIEW,
     reach: Reach | None = None,
 ) -> Experiment:
+    if action == VIEW and reach is not None:
+        member_of = reach.check(user, key).experiments.get(public_id)
+        if member_of is not None:  # members may view; anyone else is looked up below
+            return member_of
     try:
         return experiments(user, key=key, action=action, reach=reach).get(public_id=public_id)
     except Experiment.DoesNotExist:

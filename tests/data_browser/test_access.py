@@ -160,12 +160,20 @@ def test_it_returns_404_for_rooms_and_participants_outside_the_scope(world):
     assert Event.objects.filter(room=room).exists()
 
 
+def found(user, experiment, reach) -> object:
+    try:
+        return access.get_experiment(user, experiment.public_id, reach=reach)
+    except Http404:
+        return None
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_a_reach_answers_as_the_access_layer_does(world, role):
     user = world.user(role)
     reach = access.Reach(user)
     for experiment in (world.experiment, world.solo, world.archived, world.other):
         assert reach.sees_identifiers(experiment) == access.sees_identifiers(user, experiment)
+        assert found(user, experiment, reach) == found(user, experiment, None)
     for dt in T.DATA_TYPES:
         with_reach = access.records(user, dt, reach=reach).values_list("pk", flat=True)
         assert set(with_reach) == set(access.records(user, dt).values_list("pk", flat=True))
@@ -198,3 +206,24 @@ def test_an_authenticated_key_knows_without_a_query_that_it_is_unrestricted(
     restricted = keys.authenticate(raw)
     with django_assert_num_queries(1):
         assert access.key_experiment_ids(restricted) == [world.solo.pk]
+
+
+def test_a_reach_finds_its_members_experiments_without_a_query(world, django_assert_num_queries):
+    owner = world.user("owner")
+    reach = access.Reach(owner)
+    with django_assert_num_queries(0):
+        assert (
+            access.get_experiment(owner, world.experiment.public_id, reach=reach)
+            == world.experiment
+        )
+    # Anyone else's experiment is still looked up, and still a 404.
+    with pytest.raises(Http404):
+        access.get_experiment(owner, world.other.public_id, reach=reach)
+    # A participant's own experiment is no membership: looked up through their sessions.
+    participant = world.user("participant")
+    reach = access.Reach(participant)
+    assert reach.experiments == {}
+    assert (
+        access.get_experiment(participant, world.experiment.public_id, reach=reach)
+        == world.experiment
+    )
