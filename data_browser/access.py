@@ -102,7 +102,7 @@ def _memberships(user: User, key: ApiKey | None = None) -> QuerySet:
 
 
 def _member_experiment_ids(user: User, key: ApiKey | None = None) -> QuerySet:
-    return _memberships(user, key).values("experiment_id")
+    return _memberships(user, key).values_list("experiment_id", flat=True)
 
 
 def _member_ids(user: User, key: ApiKey | None, reach: Reach | None) -> QuerySet | list[int]:
@@ -201,11 +201,7 @@ def records(
         return qs.none()
     # Resolved now (a user has few memberships): a literal list lets PostgreSQL plan the
     # scope's index scan alone instead of a semi-join against memberships for every record.
-    if reach is None:
-        member_of = list(_member_experiment_ids(user, key).values_list("experiment_id", flat=True))
-    else:
-        member_of = _member_ids(user, key, reach)
-    q = Q(experiment_id__in=member_of)
+    q = Q(experiment_id__in=list(_member_ids(user, key, reach)))
     participant = participant_of(user) if key is None else None
     if participant is not None:
         q |= Q(participant=participant)

@@ -318,12 +318,13 @@ def room(request: HttpRequest, exp_id: str, room_id: str) -> HttpResponse:
 
 
 def _page_context(request: HttpRequest, scope: Scope, *, counts: bool) -> dict[str, Any]:
+    crumbs = scope.crumbs
     return {
         "scope": scope,
         "reach": scope.reach,
         "experiment": scope.experiment,
-        "title": scope.crumbs[-1][0],
-        "crumbs": scope.crumbs,
+        "title": crumbs[-1][0],
+        "crumbs": crumbs,
         "counts": tab_counts(request, scope) if counts else {},
         "data_types": T.DATA_TYPES,
         "data_url": scope.url(data=True),
