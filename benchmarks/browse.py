@@ -12,6 +12,11 @@ access layer, the template), signed in as the owner. The baseline is the SELECT 
    page <= 3x its bare query; the deep page <= 2x the first page.
 2. The same tab at room and participant level, for reference.
 3. The experiments list: <= 50 ms server time.
+4. What any signed-in page of this stack pays, for reference: a view behind the same
+   middleware and login that returns "ok", and one that also runs the access layer and the
+   events page's rows query (``page_records``, the same function the page calls) and returns
+   the row count instead of HTML. Their ratios to the bare SELECT are the floor under the
+   page's: whatever the page renders comes on top.
 
 Idempotent: migrates and loads the large demo if missing (``seed_demo --scale large``) and
 analyzes the record tables (the statistics autovacuum keeps; without them PostgreSQL plans a
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import types
 
 from common import EXPERIMENT, line, timed
 
@@ -129,7 +135,73 @@ def main() -> None:
         f"  experiments list{'':<36} {listing:8.1f} ms  {'ok' if listing <= 50 else 'OVER 50 ms'}"
     )
     ok &= listing <= 50
+    print("\n4. The floor under every page: signed-in requests that render nothing (reference)")
+    floor_urls(settings, dt)
+    signed_in = timed(lambda: page("/floor/signed-in/"), args.repeat, warmup=2)
+    line("signed-in view that returns 'ok'", signed_in, first_sql)
+    rows_only = timed(lambda: page(f"/floor/{EXPERIMENT}/rows/"), args.repeat, warmup=2)
+    line("+ access layer and the page's rows query, no HTML", rows_only, first_sql)
+    line("the page's three queries alone, raw, back to back", raw_queries(dt, events), first_sql)
+    line("events tab first page vs that floor", first, rows_only)
     print("\nall targets met" if ok else "\nsome targets missed (see OVER above)")
+
+
+def raw_queries(dt, events) -> float:
+    """The SQL of the signed-in user (with profile), their memberships (with experiments) and
+    the first page's rows, sent through a bare cursor with no request around them."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from data_browser.models import Membership
+
+    owner = get_user_model().objects.get(username="owner")
+    queries = [
+        qs.query.sql_with_params()
+        for qs in (
+            get_user_model().objects.select_related("profile").filter(pk=owner.pk),
+            Membership.objects.filter(user=owner).select_related("experiment"),
+            events.values_list(*dt.columns).order_by("onset", "id")[:PER_PAGE],
+        )
+    ]
+
+    def run() -> None:
+        with connection.cursor() as cursor:
+            for sql, params in queries:
+                cursor.execute(sql, params)
+                cursor.fetchall()
+
+    return timed(run, 100, warmup=2)
+
+
+def floor_urls(settings, dt) -> None:
+    """Serve the two floor views of section 4 beside the project's URLs (benchmark only)."""
+    from django.contrib.auth.decorators import login_required
+    from django.http import HttpResponse
+    from django.urls import clear_url_caches, include, path
+
+    from data_browser.tables import page_records
+    from data_browser.views import default_sort, experiment_scope
+
+    @login_required
+    def signed_in(request):
+        return HttpResponse("ok")
+
+    @login_required
+    def rows_only(request, exp_id):
+        scope = experiment_scope(request, exp_id)
+        column = dt.get_field(default_sort(dt)).column
+        qs = scope.records(request.user, dt).values_list(*dt.columns, column, "id")
+        return HttpResponse(str(len(page_records(qs, column, default_sort(dt), request.GET).rows)))
+
+    module = types.ModuleType("browse_floor_urls")
+    module.urlpatterns = [
+        path("floor/signed-in/", signed_in),
+        path("floor/<str:exp_id>/rows/", rows_only),
+        path("", include(settings.ROOT_URLCONF)),
+    ]
+    sys.modules[module.__name__] = module
+    settings.ROOT_URLCONF = module.__name__
+    clear_url_caches()
 
 
 if __name__ == "__main__":
