@@ -8,7 +8,7 @@ REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run test test-postgres test-sqlite lint check bench clean
+.PHONY: setup services run test test-postgres test-sqlite lint check bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 setup: $(VENV)/.installed
+
+# PostgreSQL, Redis and Chromium for the suite: installed (Debian, root) and started when
+# missing. `make services DRY_RUN=1` prints what it would do.
+services:
+	SERVICES_DATABASE=$(lastword $(subst /, ,$(PG_URL))) bash scripts/services.sh $(if $(DRY_RUN),--dry-run)
 
 # The dashboard and a Celery worker (with beat) on the embedded default, or on
 # PostgreSQL and Redis when DATABASE_URL and REDIS_URL are set.
@@ -38,9 +43,9 @@ check: setup
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 
-# The whole suite on PostgreSQL + Redis (with a real worker and Chromium), then
-# everything that does not need those servers again on SQLite.
-test: setup lint check test-postgres test-sqlite
+# The servers it needs, then the whole suite on PostgreSQL + Redis (with a real worker and
+# Chromium), then everything that does not need those servers again on SQLite.
+test: services setup lint check test-postgres test-sqlite
 
 test-postgres: setup
 	DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} REDIS_URL=$${REDIS_URL:-$(REDIS_TEST_URL)} \
