@@ -31,13 +31,28 @@ from django.db import connections
 from django.db.models import F, Func, QuerySet, TextField
 
 from . import datatypes as T
-from .csvcells import DANGEROUS
+from .csvcells import DANGEROUS_FIRST, FORMULA_CHARACTERS, LEADING_BLANKS
 
-# Code points of the first characters a spreadsheet executes: ascii() of a cell is an integer
-# test, about a fifth cheaper per COPY than comparing left(cell, 1) with strings.
-_FORMULA_START = ", ".join(str(ord(c)) for c in DANGEROUS)
+# Code points for ascii(): an integer test, about a fifth cheaper per COPY than comparing
+# left(cell, 1) with strings. Only a cell that starts with a blank is trimmed and tested again.
+_FORMULA = ", ".join(str(ord(c)) for c in FORMULA_CHARACTERS)
+_DANGEROUS_FIRST = ", ".join(str(ord(c)) for c in FORMULA_CHARACTERS + DANGEROUS_FIRST)
+_BLANK_FIRST = ", ".join(str(ord(c)) for c in LEADING_BLANKS if c not in DANGEROUS_FIRST)
+_BLANKS = "E'" + LEADING_BLANKS.encode("unicode_escape").decode() + "'"
 # Bytes of COPY output handed on at a time.
 COPY_BLOCK = 256 * 1024
+
+
+def _neutralised(text: str) -> str:
+    """``csvcells.neutralise`` of the SQL text expression ``text``; '' becomes NULL (an empty
+    CSV cell)."""
+    quoted = f"'''' || {text}"
+    return (
+        f"CASE WHEN ascii({text}) IN ({_DANGEROUS_FIRST}) THEN {quoted} "
+        f"WHEN ascii({text}) IN ({_BLANK_FIRST}) "
+        f"AND ascii(ltrim({text}, {_BLANKS})) IN ({_FORMULA}) THEN {quoted} "
+        f"ELSE NULLIF({text}, '') END"
+    )
 
 
 class _Repeated(Func):
@@ -54,11 +69,7 @@ class _Repeated(Func):
 class _Neutralised(_Repeated):
     """Text as ``csvcells.neutralise`` writes it; '' becomes NULL (an empty CSV cell)."""
 
-    template = (
-        "CASE WHEN ascii(%(expressions)s) IN ("
-        + _FORMULA_START
-        + ") THEN '''' || %(expressions)s ELSE NULLIF(%(expressions)s, '') END"
-    )
+    template = _neutralised("%(expressions)s")
 
 
 class IsoUtc(_Repeated):
@@ -88,8 +99,7 @@ class _JsonCell(_Repeated):
 
     template = (
         f"CASE jsonb_typeof(%(expressions)s) "
-        f"WHEN 'string' THEN CASE WHEN ascii({_TEXT}) IN ({_FORMULA_START}) "
-        f"THEN '''' || {_TEXT} ELSE NULLIF({_TEXT}, '') END "
+        f"WHEN 'string' THEN {_neutralised(_TEXT)} "
         f"WHEN 'null' THEN NULL ELSE (%(expressions)s)::text END"
     )
 

@@ -1,8 +1,10 @@
 """CSV cells as every CSV we write them: the API's ``format=csv`` and the export files.
 
-A cell that a spreadsheet would execute (leading ``=``, ``+``, ``-``, ``@``,
-tab or CR) is prefixed with a single quote. Numbers are written as numbers,
-so a negative onset stays ``-5000``.
+A cell that a spreadsheet would execute is prefixed with a single quote: one that starts
+with a tab or CR, or whose first character after any spaces, tabs, CRs and LFs is a formula
+character (``=``, ``+``, ``-``, ``@``, ``|`` or their fullwidth forms U+FF1D, U+FF0B, U+FF0D,
+U+FF20 and U+FF5C, which spreadsheets also read as formulas). ``copysql`` applies the same rule
+in SQL. Numbers are written as numbers, so a negative onset stays ``-5000``.
 """
 
 from __future__ import annotations
@@ -15,11 +17,20 @@ from typing import Any
 
 from . import datatypes as T
 
-DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_CHARACTERS = "=+-@|\uff1d\uff0b\uff0d\uff20\uff5c"
+# Skipped before looking for a formula character (a leading tab or CR is dangerous by itself).
+LEADING_BLANKS = " \t\r\n"
+DANGEROUS_FIRST = "\t\r"
+_CHECK_FIRST = frozenset(FORMULA_CHARACTERS + LEADING_BLANKS)
 
 
 def neutralise(text: str) -> str:
-    return "'" + text if text.startswith(DANGEROUS) else text
+    if not text or text[0] not in _CHECK_FIRST:
+        return text
+    if text[0] in DANGEROUS_FIRST:
+        return "'" + text
+    first = text.lstrip(LEADING_BLANKS)[:1]
+    return "'" + text if first and first in FORMULA_CHARACTERS else text
 
 
 def cell(value: Any) -> Any:

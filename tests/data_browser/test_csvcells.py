@@ -28,3 +28,33 @@ def test_it_keeps_rows_whole_when_a_cell_holds_line_breaks():
     assert "\r\n" not in text.replace("a\r\nb", "")  # rows end with LF
     parsed = list(csv.DictReader(io.StringIO(text, newline="")))
     assert [row["content"] for row in parsed] == ["line one\rline two", "a\r\nb\nc", "plain"]
+
+
+# Issue 13, item 7: cells that still ran in a spreadsheet.
+HIDDEN_FORMULAS = (
+    ' =HYPERLINK("http://x")',
+    "  +1",
+    "\n=cmd|' /C calc'!A0",
+    "\r\n@SUM(A1)",
+    " \t -2",
+    "\uff1dSUM(A1)",  # fullwidth =
+    "\uff0b1",
+    "\uff0d1",
+    "\uff20x",
+    "|calc",
+    "  \uff5ccalc",
+)
+
+
+def test_an_attacker_cannot_hide_a_formula_behind_blanks_or_fullwidth_forms():
+    for text in HIDDEN_FORMULAS:
+        assert csvcells.cell(text) == "'" + text, repr(text)
+        assert csvcells.cell({"v": text}) != text  # JSON cells start with { anyway
+    written = "".join(csvcells.stream(T.CHAT, [{"content": t} for t in HIDDEN_FORMULAS]))
+    cells = [row["content"] for row in csv.DictReader(io.StringIO(written, newline=""))]
+    assert cells == ["'" + t for t in HIDDEN_FORMULAS]
+
+
+def test_harmless_cells_stay_as_they_are():
+    for text in ("   ", "\n", " hello", "a=b", "x|y", "\u3000=1", "'quoted", "e-mail"):
+        assert csvcells.cell(text) == text, repr(text)

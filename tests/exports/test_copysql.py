@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from datetime import timedelta
 
@@ -93,3 +94,51 @@ def test_copy_equals_the_python_writer_on_awkward_values(world):
     dt = T.CONTINUOUS_RATINGS
     qs = dt.model.objects.filter(record_id__startswith="awkr_").order_by("onset", "id")
     assert copy_csv(dt, qs) == python_csv(dt, qs)
+
+
+def test_copy_neutralises_hidden_formulas_exactly_as_the_python_writer(world):
+    """Issue 13, item 7: the same nasty values through COPY and through Python, compared."""
+    nasty = [
+        " =1+1",
+        "\n=cmd|' /C calc'!A0",
+        "\r\n@SUM(A1)",
+        "\t=1",
+        "\r+1",
+        " \t -2",
+        "\uff1dSUM(A1)",
+        "\uff0b1",
+        "\uff0d1",
+        "\uff20x",
+        "|calc",
+        "  \uff5ccalc",
+        "   ",
+        "\n",
+        " plain",
+        "a=b",
+        "\u3000=1",
+    ]
+    room = world.room
+    Event.objects.bulk_create(
+        Event(
+            record_id=f"nasty_{i}",
+            experiment=world.experiment,
+            room=room,
+            participant=world.participant,
+            timestamp=room.started_at + timedelta(seconds=i),
+            onset=i * 1000,
+            event_type=text,
+            content=text,
+            response=text,  # a top-level JSON string goes through the same rule
+        )
+        for i, text in enumerate(nasty)
+    )
+    qs = Event.objects.filter(record_id__startswith="nasty_").order_by("onset", "id")
+    copied = copy_csv(T.EVENTS, qs)
+    assert copied == python_csv(T.EVENTS, qs)
+    rows = list(csv.DictReader(io.StringIO(copied.decode(), newline="")))
+    for row, text in zip(rows, nasty, strict=True):
+        dangerous = text.startswith(("\t", "\r")) or text.lstrip(" \t\r\n")[:1] in set(
+            "=+-@|\uff1d\uff0b\uff0d\uff20\uff5c"
+        )
+        expected = "'" + text if dangerous else text
+        assert (row["eventType"], row["content"], row["response"]) == (expected,) * 3, repr(text)
