@@ -41,6 +41,10 @@ class Status(models.TextChoices):
 
 
 ACTIVE = (Status.QUEUED, Status.RUNNING)
+# The jobs that can still finish: active and not asked to stop. The fingerprint rule (one
+# such job per user and request) counts only these, so a cancelled job that has not ended
+# yet never blocks the same request made again.
+CAN_FINISH = Q(status__in=ACTIVE, cancel_requested=False)
 FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
 # Anonymization modes stored on a job: the three a user chooses, plus the one a participant's
@@ -76,7 +80,7 @@ class ExportJob(models.Model):
     fmt = models.CharField("format", max_length=8, choices=Format.choices)
     anonymization = models.CharField(max_length=16, choices=MODES)
     include_media = models.BooleanField(default=False)
-    # Same user + same fingerprint while queued/running = the same export (reused, not repeated).
+    # Same user + same fingerprint while it can still finish = the same export (reused).
     fingerprint = models.CharField(max_length=64)
     site_url = models.CharField(max_length=300, blank=True, help_text="base of links in files")
 
@@ -87,6 +91,10 @@ class ExportJob(models.Model):
     rows_done = models.BigIntegerField(default=0)
     rows_expected = models.BigIntegerField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Written by the task working on the job every EXPORT_HEARTBEAT_SECONDS; a running job
+    # whose heartbeat is older than EXPORT_LOST_AFTER has lost its worker.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the claim")
     error = models.TextField(blank=True)
 
     file = models.FileField(upload_to=export_upload_to, blank=True, max_length=300)
@@ -108,7 +116,7 @@ class ExportJob(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "fingerprint"],
-                condition=Q(status__in=["queued", "running"]),
+                condition=Q(status__in=["queued", "running"], cancel_requested=False),
                 name="exports_one_active_job_per_fingerprint",
             )
         ]
@@ -158,6 +166,7 @@ class ExportPiece(models.Model):
     room_ids = models.JSONField(default=list)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     rows_done = models.BigIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     file = models.CharField(max_length=300, blank=True, help_text="storage name of the part")
     files = models.JSONField(default=list, help_text="file entries for metadata.json")
 

@@ -9,7 +9,8 @@ these functions, so the rules live in one place:
   reuses an identical queued or running job of the same user, and sends the Celery task
   once the row is committed. If the broker cannot be reached the job is marked failed at
   once and ``ExportUnavailable`` is raised (a 503 with a message).
-- ``cancel_export(job, user)`` sets the cancel flag; the task stops within a chunk.
+- ``cancel_export(job, user)`` sets the cancel flag; the task stops within a chunk. A job
+  whose worker has stopped sending heartbeats is cancelled at once.
 - ``delete_export(job, user)`` removes the file and the row.
 - ``job_as_dict(job, request)`` is the job as the API and the progress modal show it.
 - ``delete_exports_containing(experiment=, room=, participant=)`` removes the exports that
@@ -54,7 +55,7 @@ from data_browser.models import (
 )
 
 from . import anonymize
-from .models import ACTIVE, MODES, SELF, ExportJob, Format, Level, Status
+from .models import CAN_FINISH, MODES, SELF, ExportJob, Format, Level, Status
 
 if TYPE_CHECKING:
     from data_browser.access import User
@@ -85,6 +86,13 @@ class ExportDenied(ExportError):
 
 class ExportUnavailable(ExportError):
     """The task queue cannot be reached: HTTP 503. The job is marked failed."""
+
+    status = 503
+
+
+class ExportBusy(ExportError):
+    """An identical job changed state while this request looked at it twice: HTTP 503,
+    try again in a moment. No job is written."""
 
     status = 503
 
@@ -301,9 +309,13 @@ def _create_and_send(
             audit_job("export.started", job, user, request=request, with_rows=False)
             transaction.on_commit(lambda: _send(job, sent))
     except IntegrityError:
+        # An identical job was inserted (or un-cancelled) by a concurrent request.
         running = _active_job(user, fingerprint)
         if running is None:
-            raise
+            raise ExportBusy(
+                "An identical export is starting or stopping right now; "
+                "please try again in a moment."
+            ) from None
         return running
     if "error" in sent:
         raise ExportUnavailable(job.error)
@@ -311,13 +323,19 @@ def _create_and_send(
 
 
 def _active_job(user: User, fingerprint: str) -> ExportJob | None:
+    """The user's identical job that can still finish: the one the fingerprint rule counts."""
     return (
-        ExportJob.objects.filter(
-            user=user, fingerprint=fingerprint, status__in=ACTIVE, cancel_requested=False
-        )
+        ExportJob.objects.filter(CAN_FINISH, user=user, fingerprint=fingerprint)
         .order_by("-created_at")
         .first()
     )
+
+
+def send_job(job: ExportJob) -> bool:
+    """Queue a job (again); False, with the job marked failed, when the broker is down."""
+    sent: dict[str, Exception] = {}
+    _send(job, sent)
+    return "error" not in sent
 
 
 def _send(job: ExportJob, sent: dict[str, Exception]) -> None:
@@ -340,7 +358,10 @@ def _send(job: ExportJob, sent: dict[str, Exception]) -> None:
 
 def cancel_export(job: ExportJob, user: User, *, request: HttpRequest | None = None) -> ExportJob:
     """Ask a queued or running job to stop. The task sees the flag within a chunk and removes
-    its files; a job that has not started is cancelled at once."""
+    its files; a job that has not started, or whose worker is gone (no heartbeat for
+    ``EXPORT_LOST_AFTER`` seconds), is cancelled at once."""
+    from .tasks import cancel_lost
+
     _own(job, user)
     with transaction.atomic():
         job = ExportJob.objects.select_for_update().get(pk=job.pk)
@@ -352,6 +373,8 @@ def cancel_export(job: ExportJob, user: User, *, request: HttpRequest | None = N
             job.status = Status.CANCELLED
             job.message = "Cancelled"
             job.finished_at = timezone.now()
+            fields += ["status", "message", "finished_at"]
+        elif cancel_lost(job):
             fields += ["status", "message", "finished_at"]
         else:
             job.message = "Cancelling…"

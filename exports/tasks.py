@@ -2,9 +2,18 @@
 
 They are idempotent, because ``acks_late`` + ``reject_on_worker_lost`` deliver a
 task again when its worker dies: a finished job is left alone, a job found
-"running" is restarted from scratch (up to ``EXPORT_MAX_ATTEMPTS``), and a file
-only becomes downloadable once it is complete in storage and the row says so.
+"running" by a live worker (fresh heartbeat) is left to it, a job whose worker is
+gone is restarted from scratch (up to ``EXPORT_MAX_ATTEMPTS``), and a file only
+becomes downloadable once it is complete in storage and the row says so.
 Cancel is the row's ``cancel_requested`` flag, read between chunks.
+
+Lost workers: while a task works on a job, a thread stamps the row's
+``heartbeat_at`` every ``EXPORT_HEARTBEAT_SECONDS``. Celery beat runs
+``recover_lost_exports`` as often; a running job without a heartbeat for
+``EXPORT_LOST_AFTER`` seconds is queued again (or failed after
+``EXPORT_MAX_ATTEMPTS``, or cancelled when that was asked), so the broker's
+visibility timeout is not the only rescue. ``attempts`` is the claim's token: a
+task whose job was claimed again meanwhile changes nothing more.
 """
 
 from __future__ import annotations
@@ -12,6 +21,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -21,7 +32,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -33,9 +44,18 @@ from data_browser.models import Room
 from . import anonymize, services, writers
 from .models import ACTIVE, SELF, ExportJob, ExportPiece, Status, export_upload_to
 
+try:
+    import psycopg
+except ImportError:  # SQLite-only installs
+    psycopg = None
+
 log = logging.getLogger(__name__)
 TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True}
 FLUSH_SECONDS = 0.5
+# A lost connection to the database: the job starts again instead of failing.
+INTERRUPTIONS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+if psycopg is not None:
+    INTERRUPTIONS += (psycopg.OperationalError, psycopg.InterfaceError)
 
 
 class _Progress:
@@ -44,6 +64,7 @@ class _Progress:
 
     def __init__(self, job: ExportJob, piece: ExportPiece | None = None) -> None:
         self.job_id = job.pk
+        self.attempt = job.attempts
         self.piece_id = piece.pk if piece else None
         self.pending = 0
         self.message: str | None = None
@@ -71,9 +92,11 @@ class _Progress:
                 ExportPiece.objects.filter(pk=self.piece_id).update(rows_done=F("rows_done") + rows)
         if changes:
             ExportJob.objects.filter(pk=self.job_id).update(**changes)
-        state = ExportJob.objects.filter(pk=self.job_id).values_list("status", "cancel_requested")
+        state = ExportJob.objects.filter(pk=self.job_id).values_list(
+            "status", "cancel_requested", "attempts"
+        )
         row = state.first()
-        if row is None or row[1] or row[0] != Status.RUNNING:
+        if row is None or row[1] or row[0] != Status.RUNNING or row[2] != self.attempt:
             raise writers.Cancelled()
 
 
@@ -120,6 +143,8 @@ def _claim(job_id: int) -> ExportJob | None:
             _finish(job, Status.CANCELLED, "Cancelled")
             return None
         if job.status == Status.RUNNING:
+            if not worker_lost(job):
+                return None  # a live worker has it: a duplicate delivery must not run it twice
             if job.attempts >= settings.EXPORT_MAX_ATTEMPTS:
                 _finish(
                     job,
@@ -135,7 +160,19 @@ def _claim(job_id: int) -> ExportJob | None:
         job.started_at = timezone.now()
         job.rows_done = 0
         job.message = "Starting…"
-        job.save(update_fields=["status", "attempts", "started_at", "rows_done", "message"])
+        job.heartbeat_at = job.started_at
+        job.worker = _this_process()
+        job.save(
+            update_fields=[
+                "status",
+                "attempts",
+                "started_at",
+                "rows_done",
+                "message",
+                "heartbeat_at",
+                "worker",
+            ]
+        )
     return job
 
 
@@ -149,11 +186,16 @@ def _finish(job: ExportJob, status: str, message: str, *, error: str = "") -> No
         services.audit_job("export.failed", job, job.user, error=error)
 
 
-def _end(job_id: int, status: str, message: str, *, error: str = "") -> None:
-    """End a running job (once), whoever notices first; its parts are removed."""
+def _end(
+    job_id: int, status: str, message: str, *, error: str = "", attempt: int | None = None
+) -> None:
+    """End a running job (once), whoever notices first; its parts are removed. With
+    ``attempt``, only while the job is still that claim (not started again since)."""
     with transaction.atomic():
         job = ExportJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.is_finished:
+            return
+        if attempt is not None and job.attempts != attempt:
             return
         _finish(job, status, message, error=error)
         _drop_pieces(job)
@@ -165,12 +207,17 @@ def _drop_pieces(job: ExportJob) -> None:
     job.pieces.all().delete()
 
 
-def _guarded(job: ExportJob, work: Callable[[], None], temp: str) -> None:
-    """Run ``work`` and turn every way it can end into the job's state; temp files go."""
+def _guarded(
+    job: ExportJob, work: Callable[[], None], temp: str, piece: ExportPiece | None = None
+) -> None:
+    """Run ``work`` (sending heartbeats) and turn every way it can end into the job's state;
+    temp files go. Only the claim that runs it can end the job."""
+    attempt = job.attempts
     try:
-        work()
+        with _Heartbeat(job, piece):
+            work()
     except writers.Cancelled:
-        _end(job.pk, Status.CANCELLED, "Cancelled")
+        _end(job.pk, Status.CANCELLED, "Cancelled", attempt=attempt)
     except SoftTimeLimitExceeded:
         _end(
             job.pk,
@@ -178,7 +225,11 @@ def _guarded(job: ExportJob, work: Callable[[], None], temp: str) -> None:
             "Failed",
             error="The export took longer than the time limit and was stopped. "
             "Try a smaller scope (a room instead of the experiment) or fewer data types.",
+            attempt=attempt,
         )
+    except INTERRUPTIONS:
+        log.warning("export %s: lost its database connection", job.public_id, exc_info=True)
+        _restart_after_interruption(job.pk, attempt)
     except Exception as exc:
         log.exception("export %s failed", job.public_id)
         _end(
@@ -187,6 +238,7 @@ def _guarded(job: ExportJob, work: Callable[[], None], temp: str) -> None:
             "Failed",
             error=f"Something went wrong while writing the export ({type(exc).__name__}). "
             "Please try again; if it keeps failing, contact support with the export id.",
+            attempt=attempt,
         )
     finally:
         shutil.rmtree(temp, ignore_errors=True)
@@ -240,7 +292,8 @@ def _split(job: ExportJob, plan: writers.Plan) -> None:
             for i, (room_ids, _rows) in enumerate(groups)
         ]
         expected = sum(rows for _ids, rows in groups)
-        ExportJob.objects.filter(pk=job.pk).update(rows_expected=expected)
+        # The pieces' tasks carry the job from here (their heartbeats keep it alive).
+        ExportJob.objects.filter(pk=job.pk).update(rows_expected=expected, worker="")
         ids = [p.pk for p in pieces]
         transaction.on_commit(lambda: [build_piece.delay(pk) for pk in ids])
 
@@ -250,18 +303,24 @@ def _claim_piece(piece_id: int) -> ExportPiece | None:
         piece = ExportPiece.objects.select_for_update().filter(pk=piece_id).first()
         if piece is None or piece.status == Status.SUCCEEDED:
             return None
+        if piece.status == Status.RUNNING and not _stale(piece.heartbeat_at):
+            return None  # a live worker builds it: a duplicate delivery must not run it twice
         job = (
             ExportJob.objects.select_related("user", "experiment", "room", "participant")
             .filter(pk=piece.job_id)
             .first()
         )
-        if job is None or job.status != Status.RUNNING or job.cancel_requested:
+        if job is None or job.status != Status.RUNNING:
+            return None
+        if job.cancel_requested:
+            transaction.on_commit(lambda: _end(job.pk, Status.CANCELLED, "Cancelled"))
             return None
         if piece.rows_done:
             ExportJob.objects.filter(pk=job.pk).update(rows_done=F("rows_done") - piece.rows_done)
         piece.status = Status.RUNNING
         piece.rows_done = 0
-        piece.save(update_fields=["status", "rows_done"])
+        piece.heartbeat_at = timezone.now()
+        piece.save(update_fields=["status", "rows_done", "heartbeat_at"])
         piece.job = job
     return piece
 
@@ -290,7 +349,12 @@ def build_piece(piece_id: int) -> None:
             stored = default_storage.save(name, File(fh))
         with transaction.atomic():
             current = ExportJob.objects.select_for_update().filter(pk=job.pk).first()
-            if current is None or current.status != Status.RUNNING:
+            if (
+                current is None
+                or current.status != Status.RUNNING
+                or current.attempts != job.attempts
+                or not ExportPiece.objects.filter(pk=piece.pk).exists()
+            ):
                 default_storage.delete(stored)
                 raise writers.Cancelled()
             piece.status = Status.SUCCEEDED
@@ -300,18 +364,14 @@ def build_piece(piece_id: int) -> None:
             if not current.pieces.exclude(status=Status.SUCCEEDED).exists():
                 transaction.on_commit(lambda: assemble_export.delay(job.pk))
 
-    _guarded(job, work, temp)
+    _guarded(job, work, temp, piece)
 
 
 @shared_task(**TASK_OPTIONS)
 def assemble_export(job_id: int) -> None:
     """Merge the pieces' ZIPs (compressed data copied as is) and add metadata.json."""
-    job = (
-        ExportJob.objects.select_related("user", "experiment", "room", "participant")
-        .filter(pk=job_id, status=Status.RUNNING)
-        .first()
-    )
-    if job is None or job.pieces.exclude(status=Status.SUCCEEDED).exists():
+    job = _claim_assembly(job_id)
+    if job is None:
         return
     temp = _temp_dir(job, "assemble")
     progress = _Progress(job)
@@ -362,7 +422,12 @@ def _store(job: ExportJob, path: str, ext: str, digest: tuple[str, int] | None =
         stored = default_storage.save(export_upload_to(job, name), _LocalFile(fh, path))
     with transaction.atomic():
         current = ExportJob.objects.select_for_update().filter(pk=job.pk).first()
-        if current is None or current.status != Status.RUNNING or current.cancel_requested:
+        if (
+            current is None
+            or current.status != Status.RUNNING
+            or current.cancel_requested
+            or current.attempts != job.attempts
+        ):
             default_storage.delete(stored)
             raise writers.Cancelled()
         current.file.name = stored
@@ -393,6 +458,25 @@ def _store(job: ExportJob, path: str, ext: str, digest: tuple[str, int] | None =
         services.audit_job("export.finished", current, current.user)
 
 
+def _claim_assembly(job_id: int) -> ExportJob | None:
+    """The job, once every piece is built, for the one process that merges them."""
+    with transaction.atomic():
+        job = (
+            ExportJob.objects.select_for_update(of=("self",))
+            .select_related("user", "experiment", "room", "participant")
+            .filter(pk=job_id, status=Status.RUNNING)
+            .first()
+        )
+        if job is None or job.pieces.exclude(status=Status.SUCCEEDED).exists():
+            return None
+        if job.worker and not _process_gone(job.worker) and not _stale(job.heartbeat_at):
+            return None  # being merged by a live worker already
+        job.worker = _this_process()
+        job.heartbeat_at = timezone.now()
+        job.save(update_fields=["worker", "heartbeat_at"])
+    return job
+
+
 @shared_task(**TASK_OPTIONS)
 def purge_expired_exports() -> dict[str, int]:
     """Celery beat: delete expired files, and fail jobs that can no longer be running."""
@@ -418,3 +502,176 @@ def purge_expired_exports() -> dict[str, int]:
         shutil.rmtree(os.path.join(settings.EXPORT_TEMP_DIR, job.public_id.hex), ignore_errors=True)
         stale += 1
     return {"expired": expired, "stale": stale}
+
+
+# Lost workers: heartbeats, their absence, and what happens to the job then.
+
+
+class _Heartbeat:
+    """While a task works on a job, a thread of its own stamps ``heartbeat_at`` on the job
+    (and the piece) every ``EXPORT_HEARTBEAT_SECONDS``, also through one long query; a worker
+    that dies takes the thread with it, which is how its job is noticed as lost. Not used
+    inside a caller's transaction (eager tests), whose rows no other connection sees."""
+
+    def __init__(self, job: ExportJob, piece: ExportPiece | None = None) -> None:
+        self.job_id = job.pk
+        self.attempt = job.attempts
+        self.piece_id = piece.pk if piece else None
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def __enter__(self) -> _Heartbeat:
+        if not connections["default"].in_atomic_block:
+            self.thread = threading.Thread(
+                target=self._run, name=f"export-heartbeat-{self.job_id}", daemon=True
+            )
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(timeout=30)
+
+    def _run(self) -> None:
+        try:
+            while not self.stop.wait(settings.EXPORT_HEARTBEAT_SECONDS):
+                self._beat()
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    def _beat(self) -> None:
+        now = timezone.now()
+        try:
+            ExportJob.objects.filter(
+                pk=self.job_id, status=Status.RUNNING, attempts=self.attempt
+            ).update(heartbeat_at=now)
+            if self.piece_id:
+                ExportPiece.objects.filter(pk=self.piece_id).update(heartbeat_at=now)
+        except DatabaseError:
+            log.warning("export job %s: heartbeat not written", self.job_id, exc_info=True)
+            connections["default"].close()  # connect again at the next beat
+
+
+def _this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:200]
+
+
+def _stale(heartbeat_at) -> bool:
+    limit = timezone.now() - timedelta(seconds=settings.EXPORT_LOST_AFTER)
+    return heartbeat_at is None or heartbeat_at < limit
+
+
+def _process_gone(worker: str) -> bool:
+    """The process that claimed a job ran on this machine and exists no more (a killed pool
+    process whose task the broker delivers again at once)."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def worker_lost(job: ExportJob) -> bool:
+    """A running job nobody works on any more: no heartbeat for ``EXPORT_LOST_AFTER`` seconds
+    and no piece waiting in the queue, or its claiming process is gone."""
+    if job.status != Status.RUNNING:
+        return False
+    if job.worker and _process_gone(job.worker):
+        return True
+    if not _stale(job.heartbeat_at or job.started_at):
+        return False
+    return not job.pieces.filter(status=Status.QUEUED).exists()
+
+
+def cancel_lost(job: ExportJob) -> bool:
+    """For ``services.cancel_export``, under the row's lock: a job whose worker is gone ends
+    "cancelled" now (nobody else would read its flag); its parts and temp files go."""
+    if not worker_lost(job):
+        return False
+    job.status = Status.CANCELLED
+    job.message = "Cancelled"
+    job.finished_at = timezone.now()
+    _drop_pieces(job)
+    shutil.rmtree(os.path.join(settings.EXPORT_TEMP_DIR, job.public_id.hex), ignore_errors=True)
+    return True
+
+
+@shared_task(ignore_result=True)
+def recover_lost_exports() -> dict[str, int]:
+    """Celery beat, every ``EXPORT_HEARTBEAT_SECONDS``: running jobs whose worker stopped
+    sending heartbeats are queued again, failed after ``EXPORT_MAX_ATTEMPTS``, or cancelled
+    when their owner asked for that meanwhile."""
+    limit = timezone.now() - timedelta(seconds=settings.EXPORT_LOST_AFTER)
+    quiet = ExportJob.objects.filter(status=Status.RUNNING, heartbeat_at__lt=limit) | (
+        ExportJob.objects.filter(
+            status=Status.RUNNING, heartbeat_at__isnull=True, started_at__lt=limit
+        )
+    )
+    outcomes = {"restarted": 0, "failed": 0, "cancelled": 0}
+    for job_id in quiet.values_list("pk", flat=True):
+        outcome = _recover(job_id)
+        if outcome:
+            outcomes[outcome] += 1
+    return outcomes
+
+
+def _recover(job_id: int) -> str | None:
+    with transaction.atomic():
+        job = ExportJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or not worker_lost(job):
+            return None
+        log.warning("export %s: its worker stopped sending heartbeats", job.public_id)
+        if job.cancel_requested:
+            _finish(job, Status.CANCELLED, "Cancelled")
+            _drop_pieces(job)
+            return "cancelled"
+        return _queue_again(job, "The worker running this export stopped")
+
+
+def _restart_after_interruption(job_id: int, attempt: int) -> None:
+    """A task lost its database connection: start the job again (it is still this claim's)."""
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close_if_unusable_or_obsolete()
+    with transaction.atomic():
+        job = ExportJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status != Status.RUNNING or job.attempts != attempt:
+            return
+        if job.cancel_requested:
+            _finish(job, Status.CANCELLED, "Cancelled")
+            _drop_pieces(job)
+            return
+        _queue_again(job, "The connection to the database was lost")
+
+
+def _queue_again(job: ExportJob, what_happened: str) -> str:
+    """Under the row's lock: the job goes back to the queue from scratch, or fails once it
+    has used ``EXPORT_MAX_ATTEMPTS``. Returns "restarted" or "failed"."""
+    _drop_pieces(job)
+    if job.attempts >= settings.EXPORT_MAX_ATTEMPTS:
+        _finish(
+            job,
+            Status.FAILED,
+            "Failed",
+            error=f"{what_happened} and the export was interrupted {job.attempts} times, "
+            "so it was given up. Please try again; if it keeps failing, contact support "
+            "with the export id.",
+        )
+        shutil.rmtree(os.path.join(settings.EXPORT_TEMP_DIR, job.public_id.hex), ignore_errors=True)
+        return "failed"
+    job.status = Status.QUEUED
+    job.worker = ""
+    job.rows_done = 0
+    job.message = (
+        f"{what_happened}; starting again "
+        f"(attempt {job.attempts + 1} of {settings.EXPORT_MAX_ATTEMPTS})…"
+    )
+    job.save(update_fields=["status", "worker", "rows_done", "message"])
+    transaction.on_commit(lambda: services.send_job(job))
+    return "restarted"

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from django.conf import settings
@@ -32,11 +32,13 @@ def redis_url() -> str:
 
 
 @contextmanager
-def celery_worker(extra_env: dict[str, str] | None = None, concurrency: int = 1):
-    """Start ``celery worker`` against the (committed) test database; stop it afterwards."""
+def celery_worker(
+    extra_env: dict[str, str] | None = None, concurrency: int = 1, *, beat: bool = False
+):
+    """Start ``celery worker`` (with ``beat``: and Celery beat in it) against the (committed)
+    test database, in a process group of its own; stop the whole group afterwards."""
     import redis
 
-    redis.Redis.from_url(redis_url()).flushdb()
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),
@@ -46,6 +48,7 @@ def celery_worker(extra_env: dict[str, str] | None = None, concurrency: int = 1)
         "DJANGO_SETTINGS_MODULE": "hyperstudy_dash.settings",
         **(extra_env or {}),
     }
+    redis.Redis.from_url(env["REDIS_URL"]).flushdb()
     (ROOT / "test-artifacts").mkdir(exist_ok=True)
     log = open(ROOT / "test-artifacts" / "celery-worker.log", "ab")  # noqa: SIM115
     proc = subprocess.Popen(
@@ -63,23 +66,42 @@ def celery_worker(extra_env: dict[str, str] | None = None, concurrency: int = 1)
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
+            *(["--beat", "--schedule", str(beat_schedule_file())] if beat else []),
         ],
         cwd=ROOT,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: a test can kill -9 all of it
     )
     try:
         _wait_until_ready(proc)
         yield proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop_group(proc)
         log.close()
+
+
+def beat_schedule_file() -> Path:
+    path = ROOT / "test-artifacts" / f"celerybeat-{os.getpid()}"
+    path.unlink(missing_ok=True)
+    return path
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """``kill -9`` of the worker's whole process group (main process, pool, beat)."""
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    with suppress(ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # pool processes left behind, if any
+    proc.wait()
 
 
 def _wait_until_ready(proc: subprocess.Popen, timeout: float = 60) -> None:
