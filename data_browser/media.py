@@ -10,10 +10,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.core import signing
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from . import downloads
 from .models import Recording
 
 _SALT = "hyperstudy.recording-media"
@@ -53,4 +54,4 @@ def media_download(request: HttpRequest, token: str) -> HttpResponse:
     if not _is_local():
         return redirect(default_storage.url(name))
     filename = f"{recording.record_id}.{recording.format or 'bin'}"
-    return FileResponse(default_storage.open(name, "rb"), as_attachment=True, filename=filename)
+    return downloads.file_response(default_storage.open(name, "rb"), filename)

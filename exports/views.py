@@ -16,7 +16,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from data_browser import access
+from data_browser import access, downloads
 from data_browser import datatypes as T
 from data_browser.models import Participant
 
@@ -149,9 +149,7 @@ def delete(request: HttpRequest, public_id) -> HttpResponse:
 def _file_response(job) -> FileResponse:
     if not job.is_downloadable or not default_storage.exists(job.file.name):
         raise Http404("This export is not available (it expired, failed or is not ready).")
-    response = FileResponse(
-        default_storage.open(job.file.name, "rb"), as_attachment=True, filename=job.file_name
-    )
+    response = downloads.file_response(default_storage.open(job.file.name, "rb"), job.file_name)
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"
     return response

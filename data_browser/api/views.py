@@ -19,7 +19,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from ninja import NinjaAPI, Query
 
-from data_browser import copysql, csvcells
+from data_browser import copysql, csvcells, downloads
 from data_browser import datatypes as T
 
 from . import errors, records
@@ -72,7 +72,7 @@ def _copy_stream(dt: T.DataType, queryset: QuerySet) -> Iterator[bytes]:
 def _csv(request: HttpRequest, sel: records.Selection, params: records.Params, name: str):
     """Without an explicit limit a CSV holds every record of the scope (streamed; by COPY on
     PostgreSQL when the database can produce every cell)."""
-    headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
+    headers = {"Content-Disposition": downloads.content_disposition(f"{name}.csv")}
     if records.copy_possible(sel):
         queryset = records.ordered(sel, params.offset)
         if params.limit is not None:

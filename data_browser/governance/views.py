@@ -23,7 +23,7 @@ from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from data_browser import access, audit, csvcells
+from data_browser import access, audit, csvcells, downloads
 from data_browser import datatypes as T
 from data_browser.identity import deidentifier_for, participant_code
 from data_browser.media import signed_url
@@ -635,7 +635,7 @@ def audit_csv(request: HttpRequest) -> HttpResponse:
     )
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
+    downloads.attach(response, f"audit-{stamp}.csv")
     return response
 
 
