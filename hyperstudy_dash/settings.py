@@ -131,6 +131,8 @@ def _database() -> dict:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {url!r}")
     if config["ENGINE"] == "django.db.backends.postgresql":
         config.setdefault("OPTIONS", {})
+        # A dead database address fails fast (libpq's minimum) instead of hanging requests.
+        config["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 2))
         config["CONN_HEALTH_CHECKS"] = True
     return config
 
@@ -146,6 +148,8 @@ if REDIS_URL:
             "BACKEND": "hyperstudy_dash.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "hsd"),
+            # A dead Redis fails a request in seconds instead of hanging it.
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 5},
         }
     }
 else:
@@ -215,6 +219,7 @@ _SECURE = env_bool("DJANGO_SECURE", False)
 SESSION_COOKIE_SECURE = _SECURE
 CSRF_COOKIE_SECURE = _SECURE
 SECURE_SSL_REDIRECT = _SECURE and env_bool("DJANGO_SSL_REDIRECT", True)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes speak plain HTTP to the process
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000 if _SECURE else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _SECURE
 SECURE_HSTS_PRELOAD = _SECURE

@@ -227,6 +227,9 @@ MATRIX: dict[str, Row] = {
     # Sign-in and sign-out.
     "login": Row(u("/login/"), by_role(200)),
     "logout": Row(u("/logout/"), by_role(302), method="post"),
+    # Probes: the same answer for everyone; no worker runs here, so not ready (503).
+    "healthz": Row(u("/healthz"), by_role(200)),
+    "readyz": Row(u("/readyz"), by_role(503)),
     # Browse.
     "data_browser:experiments": Row(u("/"), SIGNED_IN),
     "data_browser:experiment": Row(u(_e), SESSION_PAGE),
@@ -469,6 +472,7 @@ MATRIX: dict[str, Row] = {
     "exports:signed_download": Row(u("/exports/signed/{c.signed_export_token}/"), by_role(200)),
     # The REST API (X-API-Key).
     "api_v3:openapi-json": Row(u("/api/v3/openapi.json"), by_role(200), api=True),
+    "api_v3:health": Row(u("/api/v3/health"), by_role(200), api=True),
     # Django Ninja's root route: no page there (the docs are on the dashboard).
     "api_v3:api-root": Row(u("/api/v3/"), by_role(404), api=True),
     **{

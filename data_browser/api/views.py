@@ -17,10 +17,11 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
-from ninja import NinjaAPI, Query
+from ninja import NinjaAPI, Query, Schema
 
 from data_browser import copysql, csvcells, downloads
 from data_browser import datatypes as T
+from hyperstudy_dash.health import api_health
 
 from . import errors, records
 from .auth import ApiKeyAuth
@@ -188,6 +189,26 @@ for _dt in T.DATA_TYPES:
         tags=["data"],
         openapi_extra=_CSV_200,
     )
+
+
+class Health(Schema):
+    status: Literal["healthy", "degraded"]
+    version: str
+    timestamp: str
+    checks: dict[str, Literal["ok", "down"]]
+
+
+@api.get(
+    "/health",
+    auth=None,
+    response={200: Health, 503: Health},
+    tags=["health"],
+    operation_id="get_health",
+)
+def health(request: HttpRequest) -> HttpResponse:
+    """`{"status": "healthy", "version", "timestamp"}`, or `"degraded"` with a 503 when the
+    database or the broker is down (the state of each is under `checks`). No key needed."""
+    return api_health(VERSION)
 
 
 @api.get("/data/{path:rest}", include_in_schema=False)
