@@ -120,6 +120,11 @@ class _Refs:
                 self.roles[(room_pk, participant_pk)] = role
             self._room_members_loaded |= new_rooms
 
+    def member(self, room: _RoomRef, participant_public: str) -> int | None:
+        """The participant's pk if they took part in ``room``, else None (whatever the reason)."""
+        pk = self.participants.get(participant_public)
+        return pk if pk is not None and (room.pk, pk) in self.roles else None
+
     def load_component_types(self, room_ids: set[str]) -> None:
         """Component types of the batch's experiments, read before any COPY starts: the
         connection cannot run a query while it streams one."""
@@ -149,7 +154,9 @@ class _Plan:
         for f in self.fields:
             max_length = meta.get_field(f.column).max_length if f.kind in _OWN_STRINGS else None
             required = f.required or (f.kind == T.ID and dt is not T.COMPONENTS)
-            self.specs.append((f.name, _converter(f.kind, max_length), required, _blank(f)))
+            self.specs.append(
+                (f.name, _converter(f.kind, max_length), required, *_default(meta, f))
+            )
         self.json_columns = [
             i for i, f in enumerate(self.fields) if f.kind in (T.JSON, T.PARTICIPANT_LIST)
         ]
@@ -246,9 +253,14 @@ def _converter(kind: str, max_length: int | None) -> Callable[[Any], Any]:
     return to_json
 
 
-def _blank(f: T.Field) -> Any:
-    """Optional text columns store '' rather than NULL, as Django does."""
-    return "" if f.kind in (T.STR, T.TEXT) else None
+def _default(meta: Any, f: T.Field) -> tuple[Any, bool]:
+    """What an omitted field stores: the model column's default (``recipientIds`` [], meaning
+    everyone in the room; ``messageType`` "text"; '' for text, NULL otherwise), and whether it
+    is a factory to call for every record (a list must not be shared between rows)."""
+    column = meta.get_field(f.attname)
+    if column.has_default() and callable(column.default):
+        return column.default, True
+    return column.get_default(), False
 
 
 def _derived_snapshot_id(record: Mapping[str, Any]) -> str:
@@ -269,18 +281,18 @@ def _validate(
     errors: list[str] = []
     values: list[Any] = []
     append = values.append
-    for name, convert, required, blank in plan.specs:
+    for name, convert, required, default, fresh in plan.specs:
         raw = get(name)
         if raw is None:
             if required:
                 errors.append(f"{name}: is required")
-            append(blank)
+            append(default() if fresh else default)
             continue
         try:
             append(convert(raw))
         except ValueError as exc:
             errors.append(f"{name}: {exc}")
-            append(blank)
+            append(default() if fresh else default)
 
     room = None
     room_public = values[plan.room_pos]
@@ -305,19 +317,17 @@ def _validate(
 
     participant_pk = None
     participant_public = values[plan.participant_pos]
-    if participant_public is not None:
-        participant_pk = refs.participants.get(participant_public)
+    if participant_public is not None and room is not None:
+        participant_pk = refs.member(room, participant_public)
         if participant_pk is None:
-            errors.append(f"{plan.participant_name}: unknown participant {participant_public!r}")
-        elif room is not None and (room.pk, participant_pk) not in refs.roles:
-            errors.append(
-                f"{plan.participant_name}: {participant_public} did not take part in {room_public}"
-            )
-        values[plan.participant_pos] = participant_pk
-    if plan.recipients_pos is not None and values[plan.recipients_pos]:
-        unknown = [r for r in values[plan.recipients_pos] if refs.participants.get(r) is None]
-        if unknown:
-            errors.append(f"recipientIds: unknown participants {', '.join(unknown)}")
+            errors.append(_not_in_room(plan.participant_name, participant_public, room_public))
+    values[plan.participant_pos] = participant_pk
+    if plan.recipients_pos is not None and room is not None:
+        errors.extend(
+            _not_in_room("recipientIds", r, room_public)
+            for r in values[plan.recipients_pos]
+            if refs.member(room, r) is None
+        )
 
     timestamp = values[plan.timestamp_pos]
     if room is not None and timestamp is not None:
@@ -339,6 +349,12 @@ def _validate(
     if plan.dt is T.EVENTS:
         _enrich_event(plan, values, room, participant_pk, refs)
     return values, []
+
+
+def _not_in_room(field_name: str, participant_id: str, room_public: str) -> str:
+    """One wording for an unknown participant, another lab's and one from another room, so
+    that an answer never tells which of the three it was."""
+    return f"{field_name}: {participant_id!r} did not take part in room {room_public!r}"
 
 
 def _enrich_event(
