@@ -59,6 +59,7 @@ def main() -> None:
     if connection.vendor != "postgresql":
         sys.exit("benchmarks/api.py compares against PostgreSQL: set DATABASE_URL")
     settings.API_RATE_LIMIT_PER_KEY = settings.API_RATE_LIMIT_PER_ADDRESS = 10**9
+    settings.API_RATE_LIMIT_PER_KEY_HOUR = settings.API_RATE_LIMIT_PER_ENDPOINT = 10**9
     settings.ALLOWED_HOSTS = ["*"]
     call_command("migrate", verbosity=0)
     call_command("seed_demo", scale="large", verbosity=0)
@@ -168,6 +169,8 @@ def load_test(args, key: str, rooms: list[str]) -> None:
         "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/3",
         "API_RATE_LIMIT_PER_KEY": str(10**9),
         "API_RATE_LIMIT_PER_ADDRESS": str(10**9),
+        "API_RATE_LIMIT_PER_KEY_HOUR": str(10**9),
+        "API_RATE_LIMIT_PER_ENDPOINT": str(10**9),
     }
     server = subprocess.Popen(
         [

@@ -84,6 +84,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "data_browser.api.middleware.ApiErrors",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -297,6 +298,8 @@ EXPORT_TEMP_DIR = env_str("EXPORT_TEMP_DIR", str(VAR_DIR / "export-tmp"))
 API_KEY_SECRET = env_str("API_KEY_SECRET")  # empty: derived from DJANGO_SECRET_KEY
 API_MAX_LIMIT = env_int("API_MAX_LIMIT", 10000)
 API_INGEST_MAX_BYTES = env_int("API_INGEST_MAX_BYTES", 20 * 1024 * 1024)
+API_RATE_LIMIT_PER_KEY_HOUR = env_int("API_RATE_LIMIT_PER_KEY_HOUR", 1000)
+API_RATE_LIMIT_PER_ENDPOINT = env_int("API_RATE_LIMIT_PER_ENDPOINT", 100)  # per key and minute
 API_RATE_LIMIT_PER_KEY = env_int("API_RATE_LIMIT_PER_KEY", 600)  # requests per minute
 API_RATE_LIMIT_PER_ADDRESS = env_int("API_RATE_LIMIT_PER_ADDRESS", 1200)
 API_RATE_LIMIT_FAILED_AUTH = env_int("API_RATE_LIMIT_FAILED_AUTH", 20)

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
+
+from data_browser.api.middleware import unknown_path
 
 from . import health
 
@@ -12,5 +14,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("exports/", include("exports.urls")),
     path("api/v3/", include("data_browser.api.urls")),
+    re_path(r"^api(?:/(?P<rest>.*))?$", unknown_path, name="api_unknown"),
     path("", include("data_browser.urls")),
 ]

@@ -475,6 +475,7 @@ MATRIX: dict[str, Row] = {
     "api_v3:health": Row(u("/api/v3/health"), by_role(200), api=True),
     # Django Ninja's root route: no page there (the docs are on the dashboard).
     "api_v3:api-root": Row(u("/api/v3/"), by_role(404), api=True),
+    "api_unknown": Row(u("/api/v2/nothing"), by_role(404), api=True),
     **{
         f"api_v3:get_{dt.api_name.replace('/', '_')}": Row(
             u(f"/api/v3/data/{dt.api_name}/experiment/{{c.exp}}"), API_DATA, api=True

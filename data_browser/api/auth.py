@@ -66,7 +66,7 @@ class ApiKeyAuth(APIKeyHeader):
         if api_key is None:
             ratelimit.note_failed_auth(address)
             return None
-        ratelimit.check_request(address, api_key.pk)
+        ratelimit.check_request(request, address, api_key.pk)
         request.user = api_key.user
         keys.mark_used(api_key)
         note_use(api_key, request)

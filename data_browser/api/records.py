@@ -29,7 +29,7 @@ from data_browser.copysql import IsoUtc
 from data_browser.identity import Deidentifier, deidentifier_for, participant_code
 from data_browser.models import ApiKey, Experiment, Room
 
-from .errors import ApiError, bad_parameter
+from .errors import bad_parameter, forbidden
 
 SCOPES = ("experiment", "room", "participant")
 ORDERS = ("asc", "desc")
@@ -114,7 +114,10 @@ def decode_cursor(token: str) -> Cursor:
             raise ValueError
     except (signing.BadSignature, ValueError, TypeError):
         raise bad_parameter(
-            "cursor", "is not a cursor this API issued (use metadata.pagination.nextCursor)"
+            "cursor",
+            "is not a cursor this API issued (use metadata.pagination.nextCursor)",
+            value=token,
+            expected="a cursor from metadata.pagination.nextCursor",
         ) from None
     return Cursor(sort, order, value, pk, position)
 
@@ -125,7 +128,12 @@ MAX_ID_LENGTH = 200
 def check_id(name: str, value: str) -> str:
     """Ids reach SQL: refuse what no id can be (and what PostgreSQL cannot take, NUL)."""
     if "\x00" in value or len(value) > MAX_ID_LENGTH:
-        raise bad_parameter(name, f"is not an id (at most {MAX_ID_LENGTH} characters, no NUL)")
+        raise bad_parameter(
+            name,
+            f"is not an id (at most {MAX_ID_LENGTH} characters, no NUL)",
+            value=value[:MAX_ID_LENGTH].replace("\x00", ""),
+            expected=f"an id of at most {MAX_ID_LENGTH} characters without NUL",
+        )
     return value
 
 
@@ -135,7 +143,12 @@ def _utc(name: str, value: datetime | None) -> datetime | None:
     try:
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     except (OverflowError, ValueError):
-        raise bad_parameter(name, "is out of the supported date range") from None
+        raise bad_parameter(
+            name,
+            "is out of the supported date range",
+            value=value.isoformat(),
+            expected="ISO 8601 timestamp between years 1 and 9999 in UTC",
+        ) from None
 
 
 def _participant_scope(
@@ -178,11 +191,10 @@ def select(
 ) -> Selection:
     """Resolve the scope (404 when it is unknown or out of reach) and apply the filters."""
     if not access.key_allows(key, dt.scope):
-        raise ApiError(
-            403,
-            "forbidden",
-            f"This API key lacks the scope {dt.scope} needed to read {dt.api_name}.",
-            {"requiredScope": dt.scope},
+        raise forbidden(
+            f"Insufficient permissions. Required: {dt.scope} (to read {dt.api_name}).",
+            required=dt.scope,
+            provided=list(key.scopes),
         )
     check_id("scopeId", scope_id)
     if params.room_id is not None:
@@ -193,9 +205,19 @@ def select(
     if params.cursor:
         cursor = decode_cursor(params.cursor)
         if sort not in (None, cursor.sort) or order not in (None, cursor.order):
-            raise bad_parameter("cursor", f"was issued for sort={cursor.sort}&order={cursor.order}")
+            raise bad_parameter(
+                "cursor",
+                f"was issued for sort={cursor.sort}&order={cursor.order}",
+                value=params.cursor,
+                expected=f"sort={cursor.sort}&order={cursor.order} (or no sort and order)",
+            )
         if params.offset:
-            raise bad_parameter("offset", "cannot be combined with cursor")
+            raise bad_parameter(
+                "offset",
+                "cannot be combined with cursor",
+                value=params.offset,
+                expected="no offset when a cursor is given",
+            )
         sort, order = cursor.sort, cursor.order
     sort = sort or DEFAULT_SORT
     order = order or DEFAULT_ORDER
@@ -216,7 +238,12 @@ def select(
     elif scope == "room":
         scoped_room = access.get_room(user, scope_id, key=key, reach=reach)
         if room is not None and room.pk != scoped_room.pk:
-            raise bad_parameter("roomId", "differs from the room in the path")
+            raise bad_parameter(
+                "roomId",
+                "differs from the room in the path",
+                value=params.room_id,
+                expected=f"{scope_id} (the room in the path) or no roomId",
+            )
         room = scoped_room
         experiments = [room.experiment]
         qs = qs.filter(room=room)

@@ -16,6 +16,7 @@ from pydantic import ConfigDict, create_model
 
 from data_browser import datatypes as T
 
+from .errors import ALL_CODES
 from .records import DEFAULT_LIMIT
 
 MAX_OFFSET = 2**62
@@ -89,16 +90,36 @@ class Metadata(Schema):
 def page_schema(dt: T.DataType) -> type[Schema]:
     name = RECORD_SCHEMAS[dt.key].__name__.replace("Record", "Page")
     return create_model(
-        name, __base__=Schema, data=(list[RECORD_SCHEMAS[dt.key]], ...), metadata=(Metadata, ...)
+        name,
+        __base__=Schema,
+        status=(Literal["success"], ...),
+        data=(list[RECORD_SCHEMAS[dt.key]], ...),
+        metadata=(Metadata, ...),
     )
 
 
 PAGE_SCHEMAS = {dt.key: page_schema(dt) for dt in T.DATA_TYPES}
 
 
-class Error(Schema):
-    error: str = Field(description="Machine-readable code")
+ErrorCode = Literal[ALL_CODES]  # type: ignore[valid-type]
+
+
+class ErrorBody(Schema):
+    code: ErrorCode = Field(  # type: ignore[valid-type]
+        description="Machine-readable: UNAUTHORIZED 401, FORBIDDEN 403, NOT_FOUND 404, "
+        "INVALID_PARAMETER 400, RATE_LIMIT_EXCEEDED 429, INTERNAL_SERVER_ERROR 500 (and "
+        "METHOD_NOT_ALLOWED 405, PAYLOAD_TOO_LARGE 413, SERVICE_UNAVAILABLE 503)"
+    )
     message: str = Field(description="What is wrong, for a person")
+    details: dict[str, Any] = Field(
+        description="400: parameter, value, expected; 403: requiredScopes, providedScopes; "
+        "429: limit, window, retryAfterSeconds; otherwise empty or what else there is to say"
+    )
+
+
+class Error(Schema):
+    status: Literal["error"]
+    error: ErrorBody
 
 
 class DataParams(Schema):

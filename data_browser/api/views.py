@@ -36,8 +36,14 @@ api = NinjaAPI(
     description=(
         "Read experiment data by experiment, room or participant, ingest records and run "
         "exports. Authenticate with the `X-API-Key` header (create keys on the API Keys page). "
-        "Errors are JSON `{error, message}`; 401 is the same for every bad key; 429 carries "
-        "Retry-After."
+        'Success bodies are `{status: "success", data, metadata}`. Errors are '
+        '`{status: "error", error: {code, message, details}}` with the codes UNAUTHORIZED, '
+        "FORBIDDEN, NOT_FOUND, INVALID_PARAMETER, RATE_LIMIT_EXCEEDED and "
+        "INTERNAL_SERVER_ERROR; 400 details name the parameter, the value and what was "
+        "expected, 403 details the required and the provided scopes; 401 is the same for "
+        "every bad key; a query parameter an endpoint does not take is a 400. Rate limits: "
+        "per key per hour and per key and endpoint per minute; every answer carries "
+        "X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset, a 429 Retry-After."
     ),
     urls_namespace="api_v3",
     docs_url=None,
@@ -104,6 +110,7 @@ def read(
     request: HttpRequest, dt: T.DataType, scope: str, scope_id: str, p: DataParams
 ) -> HttpResponse:
     started = time.perf_counter()
+    errors.reject_unknown_parameters(request, type(p).model_fields)
     params = _params(p)
     sel = records.select(request.user, request.auth, dt, scope, scope_id, params)
     if params.format == "csv":
@@ -147,7 +154,7 @@ def read(
             "nextCursor": page.next_cursor,
         },
     }
-    body = b'{"data":' + data + b',"metadata":' + orjson.dumps(metadata) + b"}"
+    body = b'{"status":"success","data":' + data + b',"metadata":' + orjson.dumps(metadata) + b"}"
     return HttpResponse(body, content_type="application/json")
 
 
@@ -215,9 +222,11 @@ def health(request: HttpRequest) -> HttpResponse:
 def unknown_data_type(request: HttpRequest, rest: str) -> HttpResponse:
     parts = rest.strip("/").split("/")
     name = "/".join(parts[:-2]) if len(parts) > 2 else rest
+    names = ", ".join(dt.api_name for dt in T.DATA_TYPES)
     raise errors.bad_parameter(
         "dataType",
         f"unknown data type {name!r} or malformed path; use /api/v3/data/{{dataType}}/"
-        f"{{scope}}/{{scopeId}} with dataType one of "
-        f"{', '.join(dt.api_name for dt in T.DATA_TYPES)}",
+        f"{{scope}}/{{scopeId}} with dataType one of {names}",
+        value=name,
+        expected=f"one of {names}",
     )

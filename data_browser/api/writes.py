@@ -26,7 +26,7 @@ from data_browser.ingest import ingest
 from data_browser.models import ApiKey, Experiment, ExportRight, Membership, Room
 from exports import services
 
-from .errors import ApiError, bad_parameter, error_response
+from .errors import ApiError, bad_parameter, error_response, forbidden, reject_unknown_parameters
 from .records import MAX_ID_LENGTH
 from .schemas import RECORD_SCHEMAS, Error
 from .views import api
@@ -42,6 +42,7 @@ class RecordErrorOut(Schema):
 
 
 class IngestResultOut(Schema):
+    status: Literal["success"]
     dataType: str
     received: int
     accepted: int = Field(description="Stored now")
@@ -59,6 +60,15 @@ def _writable_experiments(user: Any, key: ApiKey) -> list[int]:
     )
 
 
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        "PAYLOAD_TOO_LARGE",
+        f"The body is larger than {limit} bytes; send batches.",
+        {"parameter": "body", "expected": f"at most {limit} bytes"},
+    )
+
+
 def _body(request: HttpRequest) -> bytes:
     limit = settings.API_INGEST_MAX_BYTES
     try:
@@ -66,10 +76,10 @@ def _body(request: HttpRequest) -> bytes:
     except ValueError:
         declared = 0
     if declared > limit:
-        raise ApiError(413, "too_large", f"The body is larger than {limit} bytes; send batches.")
+        raise _too_large(limit)
     body = request.read(limit + 1)
     if len(body) > limit:
-        raise ApiError(413, "too_large", f"The body is larger than {limit} bytes; send batches.")
+        raise _too_large(limit)
     return body
 
 
@@ -124,18 +134,18 @@ def _refusal(dt: T.DataType, record: Any, room_field: str, allowed: set[str]) ->
 def ingest_batch(request: HttpRequest, dt: T.DataType) -> HttpResponse:
     key: ApiKey = request.auth
     user = request.user
+    reject_unknown_parameters(request, ())
     if not access.key_allows(key, T.WRITE_SCOPE):
-        raise ApiError(
-            403,
-            "forbidden",
-            f"This API key lacks the scope {T.WRITE_SCOPE} needed to ingest data.",
-            {"requiredScope": T.WRITE_SCOPE},
+        raise forbidden(
+            f"Insufficient permissions. Required: {T.WRITE_SCOPE} (to ingest data).",
+            required=T.WRITE_SCOPE,
+            provided=list(key.scopes),
         )
     writable = _writable_experiments(user, key)
     if not writable:
         raise ApiError(
             403,
-            "forbidden",
+            "FORBIDDEN",
             "You may not write data to any experiment: owners and collaborators with the full "
             "export right may.",
         )
@@ -166,6 +176,7 @@ def ingest_batch(request: HttpRequest, dt: T.DataType) -> HttpResponse:
     errors = [{**e.as_dict(), "index": positions[e.index]} for e in result.errors] + refused
     errors.sort(key=lambda e: e["index"])
     body = {
+        "status": "success",
         "dataType": dt.api_name,
         "received": len(batch),
         "accepted": result.accepted,
@@ -272,6 +283,7 @@ class ExportScope(Schema):
 
 
 class ExportJobOut(Schema):
+    status: Literal["success"]
     id: str
     state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
     level: str
@@ -299,13 +311,12 @@ _EXPORT_ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 429: Error}
 
 
 def _export_error(exc: services.ExportError) -> HttpResponse:
-    code = {400: "bad_request", 403: "forbidden", 503: "unavailable"}.get(exc.status, "error")
-    return error_response(exc.status, code, exc.message)
+    return error_response(exc.status, None, exc.message)
 
 
 def _job_response(job: Any, request: HttpRequest, status: int = 200) -> HttpResponse:
     response = HttpResponse(
-        orjson.dumps(services.job_as_dict(job, request)),
+        orjson.dumps({"status": "success", **services.job_as_dict(job, request)}),
         status=status,
         content_type="application/json",
     )
@@ -317,7 +328,7 @@ def _job(request: HttpRequest, export_id: str) -> Any:
     """The user's job, if the key reaches its experiment."""
     job = services.get_job(request.user, export_id)
     if not access.experiments(request.user, key=request.auth).filter(pk=job.experiment_id):
-        raise ApiError(404, "not_found", "No such export")
+        raise ApiError(404, "NOT_FOUND", "No such export")
     return job
 
 
@@ -330,6 +341,7 @@ def _job(request: HttpRequest, export_id: str) -> Any:
     "job is reused. The key's read scopes limit the data types.",
 )
 def start_export(request: HttpRequest, payload: ExportRequest) -> HttpResponse:
+    reject_unknown_parameters(request, ())
     try:
         job = services.start_export(
             request.user,
@@ -356,6 +368,7 @@ def start_export(request: HttpRequest, payload: ExportRequest) -> HttpResponse:
     summary="State, progress and (when done) the signed download link of an export",
 )
 def get_export(request: HttpRequest, exportId: str) -> HttpResponse:
+    reject_unknown_parameters(request, ())
     return _job_response(_job(request, exportId), request)
 
 
@@ -366,6 +379,7 @@ def get_export(request: HttpRequest, exportId: str) -> HttpResponse:
     summary="Cancel a queued or running export (200 with the job), or remove a finished one (204)",
 )
 def delete_export(request: HttpRequest, exportId: str) -> HttpResponse:
+    reject_unknown_parameters(request, ())
     job = _job(request, exportId)
     if job.is_active:
         return _job_response(services.cancel_export(job, request.user, request=request), request)

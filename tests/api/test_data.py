@@ -58,7 +58,7 @@ def test_it_returns_every_record_of_the_scope_as_json(world, make_key, api, dt, 
 
     assert r.status_code == 200, r.content
     body = r.json()
-    assert set(body) == {"data", "metadata"}
+    assert set(body) == {"status", "data", "metadata"} and body["status"] == "success"
     ids = [rec[dt.id_field.name] for rec in body["data"]]
     assert sorted(ids) == sorted(expected)
     assert all(list(rec) == dt.field_names for rec in body["data"])
@@ -429,4 +429,4 @@ def test_the_same_page_always_gives_the_same_cursor(world, make_key, api):
     assert api(path, key, limit=5).json()["metadata"]["pagination"]["nextCursor"] == first
     tampered = first[:-2] + ("AA" if not first.endswith("AA") else "BB")
     r = api(path, key, limit=5, cursor=tampered)
-    assert r.status_code == 400 and r.json()["error"] == "bad_request"
+    assert r.status_code == 400 and r.json()["error"]["code"] == "INVALID_PARAMETER"

@@ -65,7 +65,7 @@ def test_an_export_runs_and_downloads_with_a_signed_link(
 def test_rights_and_scopes_cap_what_can_be_exported(world, make_key, call):
     base = {"level": "experiment", "experimentId": world.experiment.public_id, "format": "csv"}
     r = call("post", "/exports", make_key("collaborator"), {**base, "anonymization": "keep"})
-    assert r.status_code == 403 and r.json()["error"] == "forbidden"
+    assert r.status_code == 403 and r.json()["error"]["code"] == "FORBIDDEN"
     r = call("post", "/exports", make_key("viewer"), {**base, "anonymization": "remove"})
     assert r.status_code == 403
     r = call("post", "/exports", make_key("collaborator"), {**base, "anonymization": "remove"})
@@ -95,7 +95,7 @@ def test_rights_and_scopes_cap_what_can_be_exported(world, make_key, call):
 )
 def test_bad_export_requests_are_400(world, make_key, call, body, needle):
     r = call("post", "/exports", make_key(), body)
-    assert r.status_code == 400 and needle in r.json()["message"], r.content
+    assert r.status_code == 400 and needle in r.json()["error"]["message"], r.content
 
 
 @pytest.mark.django_db

@@ -84,7 +84,7 @@ def test_ndjson_is_accepted_and_a_bad_line_is_named(world, make_key, api, post):
     assert r.status_code == 200 and r.json()["accepted"] == 2
     broken = orjson.dumps(records[0]) + b"\n{not json\n"
     r = post("/ingest/events", key, broken, "application/x-ndjson")
-    assert r.status_code == 400 and "line 2" in r.json()["message"]
+    assert r.status_code == 400 and "line 2" in r.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(
@@ -97,7 +97,7 @@ def test_ndjson_is_accepted_and_a_bad_line_is_named(world, make_key, api, post):
 )
 def test_malformed_bodies_are_400(world, make_key, post, body, needle):
     r = post("/ingest/events", make_key(), body)
-    assert r.status_code == 400 and needle in r.json()["message"]
+    assert r.status_code == 400 and needle in r.json()["error"]["message"]
 
 
 def test_every_type_can_be_ingested_from_what_the_api_returns(world, make_key, api, post):
@@ -118,7 +118,7 @@ def test_every_type_can_be_ingested_from_what_the_api_returns(world, make_key, a
 
 def test_write_scope_and_right_are_required(world, make_key, post):
     r = post("/ingest/events", make_key(scopes=("read:events",)), [])
-    assert r.status_code == 403 and "write:data" in r.json()["message"]
+    assert r.status_code == 403 and "write:data" in r.json()["error"]["message"]
     r = post("/ingest/events", make_key("collaborator"), [])
     assert r.status_code == 403
     assert post("/ingest/events", make_key("fullcollab"), []).status_code == 200
@@ -141,12 +141,12 @@ def test_closed_experiments_accept_nothing(world, make_key, api, post):
 def test_too_large_bodies_are_413(world, make_key, post, settings):
     settings.API_INGEST_MAX_BYTES = 100
     r = post("/ingest/events", make_key(), [{"id": "x" * 200}])
-    assert r.status_code == 413 and r.json()["error"] == "too_large"
+    assert r.status_code == 413 and r.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
 
 
 def test_unknown_ingest_type_is_400(world, make_key, post):
     r = post("/ingest/ratings", make_key(), [])
-    assert r.status_code == 400 and "dataType" in r.json()["message"]
+    assert r.status_code == 400 and "dataType" in r.json()["error"]["message"]
 
 
 def test_nul_in_references_is_a_record_error_not_a_crash(world, make_key, api, post):

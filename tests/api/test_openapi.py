@@ -63,6 +63,8 @@ def test_schemathesis_finds_no_server_error_and_no_nonconforming_response(
 ):
     settings_fixture.API_RATE_LIMIT_PER_KEY = 100_000
     settings_fixture.API_RATE_LIMIT_PER_ADDRESS = 100_000
+    settings_fixture.API_RATE_LIMIT_PER_KEY_HOUR = 100_000
+    settings_fixture.API_RATE_LIMIT_PER_ENDPOINT = 100_000
     key = make_key()
     real_ids = {
         "experiment": world.experiment.public_id,
