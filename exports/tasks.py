@@ -574,7 +574,16 @@ def _process_gone(worker: str) -> bool:
         return True
     except PermissionError:
         return False
-    return False
+    return _zombie(int(pid))
+
+
+def _zombie(pid: int) -> bool:
+    """Killed but not yet reaped by its parent (Linux; elsewhere: not known, so no)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rpartition(")")[2].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def worker_lost(job: ExportJob) -> bool:

@@ -33,10 +33,15 @@ def redis_url() -> str:
 
 @contextmanager
 def celery_worker(
-    extra_env: dict[str, str] | None = None, concurrency: int = 1, *, beat: bool = False
+    extra_env: dict[str, str] | None = None,
+    concurrency: int = 1,
+    *,
+    beat: bool = False,
+    flush: bool = True,
 ):
     """Start ``celery worker`` (with ``beat``: and Celery beat in it) against the (committed)
-    test database, in a process group of its own; stop the whole group afterwards."""
+    test database, in a process group of its own; stop the whole group afterwards. Its Redis
+    database is emptied first unless ``flush`` is False (tasks queued while no worker ran)."""
     import redis
 
     env = {
@@ -48,7 +53,8 @@ def celery_worker(
         "DJANGO_SETTINGS_MODULE": "hyperstudy_dash.settings",
         **(extra_env or {}),
     }
-    redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+    if flush:
+        redis.Redis.from_url(env["REDIS_URL"]).flushdb()
     (ROOT / "test-artifacts").mkdir(exist_ok=True)
     log = open(ROOT / "test-artifacts" / "celery-worker.log", "ab")  # noqa: SIM115
     proc = subprocess.Popen(
@@ -93,6 +99,15 @@ def kill_group(proc: subprocess.Popen) -> None:
     with suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    wait_for(lambda: _group_gone(proc.pid), timeout=20)
+
+
+def _group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
 
 
 def _stop_group(proc: subprocess.Popen) -> None:
