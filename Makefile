@@ -29,11 +29,7 @@ run: setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	@echo "Dashboard: http://$(HOST):$(PORT)/  (Ctrl-C stops the server and the worker)"
-	@$(VENV)/bin/celery -A hyperstudy_dash worker --beat --loglevel WARNING --concurrency 2 & \
-	  worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
-	  $(VENV)/bin/gunicorn hyperstudy_dash.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 \
-	    --access-logfile -
+	HOST=$(HOST) PORT=$(PORT) bash scripts/run.sh
 
 lint: setup
 	$(VENV)/bin/ruff check .

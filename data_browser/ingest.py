@@ -21,6 +21,8 @@ import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
+from hyperstudy_dash import metrics
+
 from . import datatypes as T
 from . import versions
 from .models import ComponentSnapshot, Experiment, Participant, Room, RoomParticipant
@@ -403,6 +405,7 @@ def ingest(
         result.accepted += inserted
         result.duplicates += stored - inserted
         offset += len(chunk)
+    metrics.count_ingest(result.data_type, result.accepted, result.duplicates, result.rejected)
     return result
 
 

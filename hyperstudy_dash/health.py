@@ -53,7 +53,8 @@ def check_database() -> bool:
 
 
 @memoize
-def _redis(url: str):
+def broker_client(url: str):
+    """One Redis client (and connection pool) per broker URL, with short timeouts."""
     import redis
 
     return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
@@ -62,7 +63,7 @@ def _redis(url: str):
 def check_broker() -> bool:
     url = settings.CELERY_BROKER_URL
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return bool(_redis(url).ping())
+        return bool(broker_client(url).ping())
     if url.startswith("filesystem://"):
         folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]
         return os.path.isdir(folder) and os.access(folder, os.W_OK)

@@ -230,6 +230,7 @@ MATRIX: dict[str, Row] = {
     # Probes: the same answer for everyone; no worker runs here, so not ready (503).
     "healthz": Row(u("/healthz"), by_role(200)),
     "readyz": Row(u("/readyz"), by_role(503)),
+    "metrics": Row(u("/metrics"), by_role(404)),  # off unless METRICS_ENABLED
     # Browse.
     "data_browser:experiments": Row(u("/"), SIGNED_IN),
     "data_browser:experiment": Row(u(_e), SESSION_PAGE),
