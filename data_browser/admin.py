@@ -1,61 +1,79 @@
-"""The Django admin, for superusers and (with limited permissions) lab admins.
+"""The Django admin, for superusers only (``hyperstudy_dash.admin.SuperuserAdminSite``).
 
-No record table is registered: data is reached only through the access layer.
-Access, retention, status and deletions are changed on the product's pages, where
-they are checked and audited, so here they are read-only for everyone but superusers;
-a lab admin sees only their own lab and cannot raise anyone's privileges, their own
-included. Audit entries are read-only for everyone.
+No record table is registered: data is reached only through the access layer. Every
+addition, change and deletion made here is also written to the product's audit log, so a
+superuser's password change or edit of an account shows there like the lab admins' own
+changes do. Audit entries are read-only.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from . import access
+from . import access, audit
 from .models import ApiKey, AuditEntry, DataRequest, Experiment, Lab, Membership, Profile
 
 User = get_user_model()
 
 
-def _lab_id(request: HttpRequest) -> int | None:
-    p = access.profile(request.user)
-    return p.lab_id if p is not None else None
+def _lab_of(obj: Any) -> Lab | None:
+    if isinstance(obj, Lab):
+        return obj
+    if isinstance(obj, User):
+        profile = access.profile(obj)
+        return profile.lab if profile is not None else None
+    if getattr(obj, "lab_id", None):
+        return obj.lab
+    experiment = getattr(obj, "experiment", None)
+    return experiment.lab if isinstance(experiment, Experiment) else None
 
 
-class LabScoped(admin.ModelAdmin):
-    """Superusers see everything; anyone else only rows of their own lab."""
+def _changed_fields(message: Any) -> set[str]:
+    if not isinstance(message, list):
+        return set()
+    return {str(f) for part in message for f in part.get("changed", {}).get("fields", [])}
 
-    lab_path = "lab"
-    superuser_only_fields: tuple[str, ...] = ()
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        qs = super().get_queryset(request)
-        if request.user.is_superuser:
-            return qs
-        return (
-            qs.filter(**{f"{self.lab_path}_id": _lab_id(request)})
-            if _lab_id(request)
-            else qs.none()
+class Audited(admin.ModelAdmin):
+    """Writes the admin's own log and an audit entry for every change made here."""
+
+    def _audit(self, request: HttpRequest, obj: Any, action: str, message: Any) -> None:
+        if isinstance(obj, User):
+            scope = f"account {obj.get_username()}"
+        else:
+            scope = f"{obj._meta.verbose_name} #{obj.pk}"
+        audit.record(
+            action,
+            request=request,
+            lab=_lab_of(obj),
+            scope=scope,
+            details={"via": "admin", "change": orjson.loads(orjson.dumps(message, default=str))},
         )
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        fields = tuple(super().get_readonly_fields(request, obj))
-        return fields if request.user.is_superuser else fields + self.superuser_only_fields
+    def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        self._audit(request, obj, "admin.added", message)
+        return super().log_addition(request, obj, message)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_superuser
+    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        action = "admin.changed"
+        if isinstance(obj, User) and _changed_fields(message) & {"password", "Password"}:
+            action = "user.password_changed"
+        self._audit(request, obj, action, message)
+        return super().log_change(request, obj, message)
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_superuser
+    def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
+        for obj in queryset:
+            self._audit(request, obj, "admin.deleted", str(obj))
+        return super().log_deletions(request, queryset)
 
 
-class ReadOnly(admin.ModelAdmin):
+class ReadOnly(Audited):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -67,50 +85,36 @@ class ReadOnly(admin.ModelAdmin):
 
 
 @admin.register(Lab)
-class LabAdmin(LabScoped):
-    lab_path = "id"
+class LabAdmin(Audited):
     list_display = ("name", "slug")
-    superuser_only_fields = ("slug",)
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        qs = admin.ModelAdmin.get_queryset(self, request)
-        return qs if request.user.is_superuser else qs.filter(pk=_lab_id(request))
 
 
 @admin.register(Profile)
-class ProfileAdmin(LabScoped):
+class ProfileAdmin(Audited):
     list_display = ("user", "lab", "is_lab_admin", "participant")
     list_filter = ("is_lab_admin",)
     search_fields = ("user__username", "user__email")
     raw_id_fields = ("participant",)
-    superuser_only_fields = ("user", "lab", "is_lab_admin", "participant")
 
 
 @admin.register(Experiment)
-class ExperimentAdmin(LabScoped):
+class ExperimentAdmin(Audited):
     list_display = ("public_id", "name", "lab", "status", "retention_until", "created_at")
     list_filter = ("status", "allow_participant_requests")
     search_fields = ("public_id", "name")
-    superuser_only_fields = (
-        "public_id",
-        "lab",
-        "status",
-        "status_before_archive",
-        "retention_until",
-    )
 
 
 @admin.register(Membership)
-class MembershipAdmin(LabScoped, ReadOnly):
-    lab_path = "experiment__lab"
+class MembershipAdmin(ReadOnly):
+    """Memberships change on the experiments' access pages, where the rules are checked."""
+
     list_display = ("experiment", "user", "role", "export_right", "created_at")
     list_filter = ("role", "export_right")
     search_fields = ("user__username", "experiment__public_id")
 
 
 @admin.register(DataRequest)
-class DataRequestAdmin(LabScoped, ReadOnly):
-    lab_path = "experiment__lab"
+class DataRequestAdmin(ReadOnly):
     list_display = ("experiment", "kind", "status", "created_at", "decided_at")
     list_filter = ("kind", "status")
 
@@ -120,10 +124,6 @@ class ApiKeyAdmin(ReadOnly):
     list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
     exclude = ("key_hash",)
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        qs = super().get_queryset(request)
-        return qs if request.user.is_superuser else access.lab_api_keys(request.user)
-
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnly):
@@ -131,33 +131,11 @@ class AuditEntryAdmin(ReadOnly):
     list_filter = ("action",)
     search_fields = ("actor_label", "action", "experiment_label", "scope")
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        qs = super().get_queryset(request)
-        return qs if request.user.is_superuser else access.audit_entries(request.user)
 
-
-class LabUserAdmin(UserAdmin):
-    """Lab admins edit the names and emails of their lab's accounts, nothing that grants power."""
-
-    PRIVILEGES = ("is_staff", "is_superuser", "groups", "user_permissions", "is_active")
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        qs = super().get_queryset(request)
-        if request.user.is_superuser:
-            return qs
-        return access.lab_users(request.user).filter(is_superuser=False)
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        fields = tuple(super().get_readonly_fields(request, obj))
-        return fields if request.user.is_superuser else fields + self.PRIVILEGES + ("password",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_superuser
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_superuser
+class AuditedUserAdmin(Audited, UserAdmin):
+    pass
 
 
 if admin.site.is_registered(User):
     admin.site.unregister(User)
-admin.site.register(User, LabUserAdmin)
+admin.site.register(User, AuditedUserAdmin)

@@ -16,7 +16,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -207,22 +206,8 @@ def _accounts() -> tuple[Lab, dict[str, Any]]:
         if username == "labadmin" and not profile.is_lab_admin:
             profile.is_lab_admin = True
             profile.save(update_fields=["is_lab_admin"])
-            user.is_staff = True
-            user.save(update_fields=["is_staff"])
-            user.user_permissions.add(*lab_admin_permissions())
         users[username] = user
     return lab, users
-
-
-def lab_admin_permissions() -> list[Permission]:
-    """What a lab admin may do in the Django admin: people, labs, experiments and memberships;
-    no record tables are registered there at all."""
-    return list(
-        Permission.objects.filter(
-            content_type__app_label__in=["auth", "data_browser"],
-            content_type__model__in=["user", "profile", "lab", "experiment", "membership"],
-        )
-    )
 
 
 def _experiment(

@@ -4,8 +4,9 @@ The test walks the project's URL resolver, so a view added without a row in ``MA
 fails ``test_every_url_pattern_has_a_row``: nobody can ship a page, a partial, an export
 view or an API endpoint without saying who may reach it.
 
-Excluded by rule (``EXCLUDED``): the Django admin (``admin/``), which has its own
-``is_staff`` + model-permission checks, tested in tests/governance/test_admin.py.
+Excluded by rule (``EXCLUDED``): the Django admin (``admin/``), which is for superusers
+only; its own matrix (every registered model's pages x every role and a superuser) is
+tests/test_admin_matrix.py.
 
 Reading a row: ``expect`` maps each role to the status it gets. Roles are the demo's:
 anonymous; participant (participant account, own sessions only); viewer (collaborator,
@@ -416,6 +417,11 @@ MATRIX: dict[str, Row] = {
         by_role(403, anonymous=302, labadmin=302),
         method="post",
         data=lambda c: {"active": "0"},
+    ),
+    "data_browser:lab_user_password_reset": Row(
+        u("/lab/users/{c.world.users[viewer].pk}/password-reset/"),
+        by_role(403, anonymous=302, labadmin=302),
+        method="post",
     ),
     "data_browser:lab_key_revoke": Row(
         u("/lab/keys/{c.collaborator_key}/revoke/"),

@@ -79,14 +79,9 @@ class DataRequestForm(forms.Form):
     kind = forms.ChoiceField(choices=DataRequest.Kind.choices)
 
 
-class CreateUserForm(forms.Form):
+class InviteForm(forms.Form):
     username = forms.CharField(max_length=150)
-    email = forms.EmailField(required=False)
-    password = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Leave empty to get a one-time link with which they set their own password.",
-    )
+    email = forms.EmailField(help_text="The invitation to choose a password is sent here.")
 
 
 class AuditFilterForm(forms.Form):

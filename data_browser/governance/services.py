@@ -17,17 +17,12 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.password_validation import validate_password
-from django.contrib.auth.tokens import default_token_generator
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest
-from django.urls import reverse
 from django.utils import timezone
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
 
 from data_browser import access, audit, versions
 from data_browser import datatypes as T
@@ -274,56 +269,6 @@ def _require_lab_admin(actor: Any) -> int:
     if not access.is_lab_admin(actor):
         raise PermissionDenied("Only lab admins manage the lab's accounts and keys.")
     return access.profile(actor).lab_id
-
-
-@dataclass
-class NewAccount:
-    user: Any
-    set_password_path: str | None  # shown once to the admin when no password was given
-
-
-def create_lab_user(
-    actor: Any,
-    *,
-    username: str,
-    email: str = "",
-    password: str = "",
-    request: HttpRequest | None = None,
-) -> NewAccount:
-    lab_id = _require_lab_admin(actor)
-    User = get_user_model()
-    username = (username or "").strip()
-    if not username:
-        raise GovernanceError("Enter a username.")
-    if User.objects.filter(username__iexact=username).exists():
-        raise GovernanceError(f"The username “{username}” is taken.")
-    candidate = User(username=username, email=email)
-    if password:
-        try:
-            validate_password(password, candidate)
-        except ValidationError as exc:
-            raise GovernanceError(" ".join(exc.messages)) from None
-    with transaction.atomic():
-        user = User.objects.create_user(username, email=email, password=password or None)
-        Profile.objects.update_or_create(user=user, defaults={"lab_id": lab_id})
-        audit.record(
-            "user.created",
-            actor=actor,
-            request=request,
-            lab=access.profile(actor).lab,
-            scope=f"account {username}",
-            details={"username": username, "set_password_link": not password},
-        )
-    path = None
-    if not password:
-        path = reverse(
-            "data_browser:set_password",
-            args=[
-                urlsafe_base64_encode(force_bytes(user.pk)),
-                default_token_generator.make_token(user),
-            ],
-        )
-    return NewAccount(user=user, set_password_path=path)
 
 
 def set_user_active(

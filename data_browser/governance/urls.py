@@ -50,6 +50,11 @@ urlpatterns = [
     path("lab/", views.lab_access, name="lab_access"),
     path("lab/users/new/", views.lab_user_create, name="lab_user_create"),
     path("lab/users/<int:user_id>/active/", views.lab_user_active, name="lab_user_active"),
+    path(
+        "lab/users/<int:user_id>/password-reset/",
+        views.lab_user_password_reset,
+        name="lab_user_password_reset",
+    ),
     path("lab/keys/<int:key_id>/revoke/", views.lab_key_revoke, name="lab_key_revoke"),
     path("set-password/<uidb64>/<token>/", views.SetPasswordView.as_view(), name="set_password"),
     path("audit/", views.audit_log, name="audit"),

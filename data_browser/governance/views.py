@@ -36,7 +36,7 @@ from data_browser.models import (
     RoomParticipant,
 )
 
-from . import forms
+from . import accounts, forms
 from . import services as S
 
 MY_DATA_PAGE_SIZE = 50
@@ -465,38 +465,47 @@ def lab_access(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def lab_user_create(request: HttpRequest) -> HttpResponse:
+    """Invite a person: their account has no password until they choose one through the link
+    mailed to them."""
     _lab_admin(request)
-    form = forms.CreateUserForm(request.POST or None)
+    form = forms.InviteForm(request.POST or None)
     status = 200
     if request.method == "POST":
         if form.is_valid():
             try:
-                account = S.create_lab_user(request.user, request=request, **form.cleaned_data)
+                user = accounts.invite_user(request.user, request=request, **form.cleaned_data)
             except S.GovernanceError as exc:
                 form.add_error(None, str(exc))
             else:
-                link = (
-                    request.build_absolute_uri(account.set_password_path)
-                    if account.set_password_path
-                    else None
-                )
-                return render(
+                messages.success(
                     request,
-                    "governance/user_created.html",
-                    {
-                        "title": "Account created",
-                        "nav_section": "access",
-                        "account": account.user,
-                        "link": link,
-                    },
+                    f"{user.get_username()} is invited: the link to choose a password was sent "
+                    f"to {user.email}.",
                 )
+                return redirect("data_browser:lab_access")
         status = 400
     return render(
         request,
         "governance/user_create.html",
-        {"title": "New account", "nav_section": "access", "form": form},
+        {"title": "Invite a person", "nav_section": "access", "form": form},
         status=status,
     )
+
+
+@login_required
+@require_POST
+def lab_user_password_reset(request: HttpRequest, user_id: int) -> HttpResponse:
+    _lab_admin(request)
+    user = get_object_or_404(access.lab_users(request.user), pk=user_id)
+    back = reverse("data_browser:lab_access")
+    try:
+        accounts.send_password_reset(request.user, user, request=request)
+    except S.GovernanceError as exc:
+        return _message(request, str(exc), back, status=400)
+    messages.success(
+        request, f"A link to choose a new password was sent to {user.get_username()}'s email."
+    )
+    return redirect(back)
 
 
 @login_required
@@ -530,13 +539,14 @@ def lab_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
 
 
 class SetPasswordView(auth_views.PasswordResetConfirmView):
-    """The one-time link a lab admin hands to a new account."""
+    """The one-time link of an invitation or a password reset, mailed to the account's owner."""
 
     template_name = "governance/set_password.html"
     success_url = reverse_lazy("login")
 
     def form_valid(self, form):
         response = super().form_valid(form)
+        accounts.password_set(form.user, request=self.request)
         messages.success(self.request, "Your password is set; you can sign in now.")
         return response
 

@@ -37,14 +37,21 @@ def test_it_is_forbidden_to_everyone_else(client, world, role):
     assert client.get(NEW_USER).status_code == 403
 
 
-def test_it_creates_an_account_with_a_set_password_link(client, world):
+def _mailed_link(message) -> str:
+    return re.search(r"https?://\S+/set-password/\S+/", message.body).group(0)
+
+
+def test_it_invites_a_person_who_sets_their_own_password(client, world, mailoutbox):
     client.force_login(world.user("labadmin"))
     response = client.post(NEW_USER, {"username": "newstudent", "email": "ns@lab.test"})
-    assert response.status_code == 200
+    assert response.status_code == 302 and response.url == LAB
     user = get_user_model().objects.get(username="newstudent")
     assert not user.has_usable_password()
     assert Profile.objects.get(user=user).lab == world.lab
-    link = re.search(r'class="set-password-link">([^<]+)<', response.content.decode()).group(1)
+    assert "set-password" not in client.get(LAB).content.decode()  # never on the admin's screen
+    (mail,) = mailoutbox
+    assert mail.to == ["ns@lab.test"]
+    link = _mailed_link(mail)
     client.logout()
     page = client.get(link, follow=True)
     assert page.status_code == 200 and "Set your password" in page.content.decode()
@@ -56,22 +63,66 @@ def test_it_creates_an_account_with_a_set_password_link(client, world):
     assert client.login(username="newstudent", password="a-Long-passphrase-42")
     assert client.get(link, follow=True).context["validlink"] is False  # used once only
     assert AuditEntry.objects.filter(action="user.created", lab=world.lab).exists()
+    changed = AuditEntry.objects.filter(action="user.password_changed").latest("id")
+    assert changed.actor == user and changed.lab == world.lab
 
 
-def test_it_creates_an_account_with_a_password(client, world):
+def test_a_lab_admin_cannot_choose_a_new_accounts_password(client, world, mailoutbox):
+    """Issue 13, item 1: a password in the form is ignored; the account has none until its
+    owner follows the mailed link."""
     client.force_login(world.user("labadmin"))
-    response = client.post(NEW_USER, {"username": "pw-user", "password": "another-Long-pass-77"})
-    assert response.status_code == 200 and "set-password-link" not in response.content.decode()
-    assert client.login(username="pw-user", password="another-Long-pass-77")
+    response = client.post(
+        NEW_USER, {"username": "pw-user", "email": "pw@lab.test", "password": "another-Long-77"}
+    )
+    assert response.status_code == 302
+    assert not get_user_model().objects.get(username="pw-user").has_usable_password()
+    assert not client.login(username="pw-user", password="another-Long-77")
+    assert [m.to for m in mailoutbox] == [["pw@lab.test"]]
+
+
+def test_a_lab_admin_sends_a_password_reset_link_but_never_sees_it(client, world, mailoutbox):
+    viewer = world.user("viewer")
+    client.force_login(world.user("labadmin"))
+    url = reverse("data_browser:lab_user_password_reset", args=[viewer.pk])
+    response = client.post(url, follow=True)
+    assert response.status_code == 200
+    assert "set-password" not in response.content.decode()
+    (mail,) = mailoutbox
+    assert mail.to == [viewer.email]
+    assert viewer.check_password("hyperstudy-demo")  # unchanged until they choose
+    entry = AuditEntry.objects.filter(action="user.password_reset_sent").latest("id")
+    assert (entry.actor, entry.scope) == (world.user("labadmin"), "account viewer")
+    log = client.get(reverse("data_browser:audit"), {"action": "user.password_reset_sent"})
+    assert "account viewer" in log.content.decode()
+    stranger = client.__class__()
+    page = stranger.get(_mailed_link(mail), follow=True)
+    form_url = page.redirect_chain[-1][0]
+    stranger.post(
+        form_url, {"new_password1": "my-Own-choice-55", "new_password2": "my-Own-choice-55"}
+    )
+    assert stranger.login(username="viewer", password="my-Own-choice-55")
+
+
+def test_reset_links_only_for_the_labs_own_active_accounts(client, world, mailoutbox):
+    client.force_login(world.user("labadmin"))
+    outsider = reverse("data_browser:lab_user_password_reset", args=[world.user("outsider").pk])
+    assert client.post(outsider).status_code == 404
+    get_user_model().objects.filter(pk=world.user("viewer").pk).update(email="")
+    no_mail = reverse("data_browser:lab_user_password_reset", args=[world.user("viewer").pk])
+    response = client.post(no_mail)
+    assert response.status_code == 400 and "no email address" in response.content.decode()
+    assert mailoutbox == []
+    client.force_login(world.user("owner"))
+    assert client.post(no_mail).status_code == 403
 
 
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"username": "viewer"}, "is taken"),
-        ({"username": "weak", "password": "123"}, "too short"),
+        ({"username": "viewer", "email": "v@lab.test"}, "is taken"),
+        ({"username": "nomail"}, "required"),
         ({"username": "x", "email": "not-an-email"}, "valid email"),
-        ({"username": ""}, "required"),
+        ({"username": "", "email": "e@lab.test"}, "required"),
     ],
 )
 def test_it_refuses_bad_accounts(client, world, data, message):

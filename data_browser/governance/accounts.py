@@ -1,0 +1,117 @@
+"""Lab accounts: invitations and password-reset links, always sent to the person's own
+address.
+
+A lab admin never sees or chooses a password: an invited account starts with an unusable
+password, and the link that sets one (Django's password-reset token, valid for
+``PASSWORD_RESET_TIMEOUT`` and used once) goes by email to the account's owner, never to
+the admin's screen. Every step is an audit entry of the lab.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import PasswordResetForm
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from data_browser import access, audit
+from data_browser.models import Profile
+
+from .services import GovernanceError
+
+
+def _lab_admin_lab(actor: Any) -> Any:
+    if not access.is_lab_admin(actor):
+        raise PermissionDenied("Only lab admins manage the lab's accounts.")
+    return access.profile(actor).lab
+
+
+def _send_link(user: Any, *, request: HttpRequest, kind: str) -> None:
+    """Mail ``user`` a one-time link to set their password (``kind``: invite or reset)."""
+    path = reverse(
+        "data_browser:set_password",
+        args=[
+            urlsafe_base64_encode(force_bytes(user.pk)),
+            default_token_generator.make_token(user),
+        ],
+    )
+    profile = access.profile(user)
+    context = {
+        "user": user,
+        "lab": profile.lab if profile is not None else None,
+        "link": request.build_absolute_uri(path),
+    }
+    PasswordResetForm().send_mail(
+        f"governance/email/{kind}_subject.txt",
+        f"governance/email/{kind}_body.txt",
+        context,
+        None,
+        user.email,
+    )
+
+
+def invite_user(actor: Any, *, username: str, email: str, request: HttpRequest) -> Any:
+    """A new account of the actor's lab, without a password, and the invitation mailed."""
+    lab = _lab_admin_lab(actor)
+    User = get_user_model()
+    username = (username or "").strip()
+    if not username:
+        raise GovernanceError("Enter a username.")
+    if not email:
+        raise GovernanceError("Enter their email address: the invitation is sent there.")
+    if User.objects.filter(username__iexact=username).exists():
+        raise GovernanceError(f"The username “{username}” is taken.")
+    with transaction.atomic():
+        user = User.objects.create_user(username, email=email, password=None)
+        Profile.objects.update_or_create(user=user, defaults={"lab": lab})
+        audit.record(
+            "user.created",
+            actor=actor,
+            request=request,
+            lab=lab,
+            scope=f"account {username}",
+            details={"username": username, "invitation": "sent to their email address"},
+        )
+    _send_link(user, request=request, kind="invite")
+    return user
+
+
+def send_password_reset(actor: Any, user: Any, *, request: HttpRequest) -> None:
+    """Mail one of the lab's accounts a link to choose a new password."""
+    lab = _lab_admin_lab(actor)
+    if not access.lab_users(actor).filter(pk=user.pk).exists():
+        raise PermissionDenied("That account is not in your lab.")
+    if not user.is_active:
+        raise GovernanceError(f"“{user.get_username()}” is deactivated; reactivate it first.")
+    if not user.email:
+        raise GovernanceError(
+            f"“{user.get_username()}” has no email address, so no link can be sent."
+        )
+    _send_link(user, request=request, kind="reset")
+    audit.record(
+        "user.password_reset_sent",
+        actor=actor,
+        request=request,
+        lab=lab,
+        scope=f"account {user.get_username()}",
+    )
+
+
+def password_set(user: Any, *, request: HttpRequest) -> None:
+    """The person chose a password through their link: audited as their own change."""
+    profile = access.profile(user)
+    audit.record(
+        "user.password_changed",
+        actor=user,
+        request=request,
+        lab=profile.lab if profile is not None else None,
+        scope=f"account {user.get_username()}",
+        details={"via": "emailed link"},
+    )
