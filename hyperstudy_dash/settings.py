@@ -114,14 +114,24 @@ TEMPLATES = [
 ]
 
 
+def _sqlite(config: dict) -> dict:
+    """The embedded mode's pragmas on every connection, wherever the file is: WAL so the
+    worker writes while pages read, a busy timeout instead of "database is locked", foreign
+    keys (Django turns them on too). Transactions stay DEFERRED: an export reads in one long
+    transaction, which must not hold the write lock."""
+    options = config.setdefault("OPTIONS", {})
+    options.setdefault(
+        "init_command",
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000; "
+        "PRAGMA foreign_keys=ON;",
+    )
+    return config
+
+
 def _database() -> dict:
     url = env_str("DATABASE_URL")
     if not url:
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "db.sqlite3",
-            "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"},
-        }
+        return _sqlite({"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "db.sqlite3"})
     try:
         config = dj_database_url.parse(url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60))
     except Exception as exc:
@@ -130,6 +140,8 @@ def _database() -> dict:
         config["ENGINE"] != "django.db.backends.sqlite3" and not config.get("NAME")
     ):
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {url!r}")
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        return _sqlite(config)
     if config["ENGINE"] == "django.db.backends.postgresql":
         config.setdefault("OPTIONS", {})
         # A dead database address fails fast (libpq's minimum) instead of hanging requests.
