@@ -15,6 +15,12 @@
 4. Against what researchers use today on the same rows: django-import-export's CSV export
    and pandas ``read_sql`` + ``to_csv``. Target: ours >= 5x faster. Needs the ``bench``
    extra (``pip install -e '.[bench]'``).
+5. ``--workers 1,2`` (only this part runs; needs ``REDIS_URL``): the experiment ZIP through
+   real Celery worker processes (each ``--concurrency 1``), one and then two of them, the
+   counts interleaved in one run; the ratio of the medians, and the CPU seconds the workers
+   and this database's PostgreSQL backends used. The CPU floor is their sum over the cores
+   they can use; target: two workers within 1.2x of it. ``--scale small --piece-rows 1``
+   proves it works in seconds.
 
 The large demo is loaded first with ``seed_demo --scale large`` (skipped when present). The
 benchmark only reads demo records; it creates its own export jobs and removes their files.
@@ -332,6 +338,199 @@ def bench_memory(memory_db: str) -> None:
         )
 
 
+# Scale-out: the experiment ZIP through real worker processes.
+
+
+class CpuMeter:
+    """CPU seconds (user + system) of a set of processes, including ones that start and exit
+    while it runs: a thread samples them every 50 ms and keeps each one's last reading, so a
+    piece's short-lived database connection is counted up to its last 50 ms."""
+
+    def __init__(self, select: Callable[[], list]) -> None:
+        import threading
+
+        self.select = select
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self, into: dict[int, float]) -> None:
+        import psutil
+
+        for proc in self.select():
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue
+            into[proc.pid] = times.user + times.system
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self._sample(self.last)
+
+    def __enter__(self) -> CpuMeter:
+        self._sample(self.first)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample(self.last)
+
+    @property
+    def seconds(self) -> float:
+        return sum(cpu - self.first.get(pid, 0.0) for pid, cpu in self.last.items())
+
+
+def postgres_backends(database: str) -> Callable[[], list]:
+    import psutil
+
+    marker = f" {database} "
+
+    def select() -> list:
+        found = []
+        for proc in psutil.process_iter(["name", "cmdline"]):
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            if proc.info["name"] == "postgres" and marker in f"{cmdline} ":
+                found.append(proc)
+        return found
+
+    return select
+
+
+def worker_trees(procs: list[subprocess.Popen]) -> Callable[[], list]:
+    import psutil
+
+    def select() -> list:
+        found = []
+        for popen in procs:
+            try:
+                main = psutil.Process(popen.pid)
+                found += [main, *main.children(recursive=True)]
+            except psutil.Error:
+                continue
+        return found
+
+    return select
+
+
+def start_workers(count: int, piece_rows: int | None) -> list[subprocess.Popen]:
+    import psutil
+
+    env = dict(os.environ)
+    if os.geteuid() == 0:
+        env["C_FORCE_ROOT"] = "1"  # deliberate, as under `make run` (README, Operations)
+    if piece_rows:
+        env["EXPORT_PIECE_ROWS"] = str(piece_rows)
+    procs = [
+        subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("celery")),
+                "-A",
+                "hyperstudy_dash",
+                "worker",
+                "-n",
+                f"bench{i}@%h",
+                "--concurrency",
+                "1",
+                "--loglevel",
+                "WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        for i in range(count)
+    ]
+    deadline = time.monotonic() + 120
+    while not all(psutil.Process(p.pid).children() for p in procs):  # each forked its pool
+        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            stop_workers(procs)
+            raise SystemExit("the benchmark's Celery workers did not start")
+        time.sleep(0.2)
+    time.sleep(1.0)
+    return procs
+
+
+def stop_workers(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def zip_through_workers(user, experiment, count: int, piece_rows: int | None):
+    """One experiment ZIP through ``count`` fresh worker processes: (seconds, worker CPU
+    seconds, PostgreSQL CPU seconds, rows)."""
+    procs = start_workers(count, piece_rows)
+    database = connection.settings_dict["NAME"]
+    try:
+        ExportJob.objects.filter(user=user, status__in=[Status.QUEUED, Status.RUNNING]).update(
+            status=Status.FAILED, error="abandoned by an interrupted benchmark run"
+        )
+        with (
+            CpuMeter(worker_trees(procs)) as workers_cpu,
+            CpuMeter(postgres_backends(database)) as pg_cpu,
+        ):
+            started = time.perf_counter()
+            job = services.start_export(
+                user, level="experiment", experiment_id=experiment.public_id, fmt="zip"
+            )
+            while True:
+                job.refresh_from_db()
+                if job.status not in (Status.QUEUED, Status.RUNNING):
+                    break
+                time.sleep(0.05)
+            took = time.perf_counter() - started
+    finally:
+        stop_workers(procs)
+    if job.status != Status.SUCCEEDED:
+        raise SystemExit(f"export {job.status}: {job.error} {job.message}")
+    rows = job.rows_done
+    drop(job)
+    return took, workers_cpu.seconds, pg_cpu.seconds, rows
+
+
+def bench_workers(user, experiment, counts: list[int], runs: int, piece_rows: int | None):
+    print(
+        f"5. Experiment ZIP through {' and '.join(map(str, counts))} worker process(es), "
+        f"interleaved, {runs} run(s) each"
+    )
+    results: dict[int, list[tuple]] = {n: [] for n in counts}
+    for _ in range(runs):
+        for n in counts:
+            results[n].append(zip_through_workers(user, experiment, n, piece_rows))
+    cores = os.cpu_count() or 1
+    medians = {}
+    for n in counts:
+        took = statistics.median(r[0] for r in results[n])
+        worker_cpu = statistics.median(r[1] for r in results[n])
+        pg_cpu = statistics.median(r[2] for r in results[n])
+        floor = (worker_cpu + pg_cpu) / min(cores, n + n)  # n workers + their n backends
+        medians[n] = took
+        print(
+            f"  {n} worker(s): {took:7.2f}s  CPU: workers {worker_cpu:6.2f}s + PostgreSQL "
+            f"{pg_cpu:6.2f}s = {worker_cpu + pg_cpu:6.2f}s; floor on {min(cores, 2 * n)} "
+            f"core(s) {floor:6.2f}s, {took / floor:4.2f}x of it (target <= 1.2x)"
+        )
+    print(f"  rows {results[counts[0]][0][3]:,}; {cores} core(s) on this machine")
+    base = counts[0]
+    for n in counts[1:]:
+        print(
+            f"  {n} workers vs {base}: {medians[n]:.2f}s / {medians[base]:.2f}s = "
+            f"{medians[n] / medians[base]:.2f}x"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-memory", action="store_true")
@@ -343,6 +542,11 @@ def main() -> None:
     parser.add_argument("--memory-db", default=MEMORY_DB)
     parser.add_argument("--child", nargs=2, metavar=("EXPERIMENT", "MODE"))
     parser.add_argument("--prepare-memory-db", action="store_true")
+    parser.add_argument(
+        "--workers", help="comma-separated worker counts, e.g. 1,2: only the scale-out part"
+    )
+    parser.add_argument("--scale", default="large", help="the demo to load (small|medium|large)")
+    parser.add_argument("--piece-rows", type=int, help="EXPORT_PIECE_ROWS for the workers")
     args = parser.parse_args()
     if args.prepare_memory_db:
         prepare_memory_db()
@@ -352,10 +556,16 @@ def main() -> None:
         return
     if connection.vendor != "postgresql":
         raise SystemExit("Set DATABASE_URL to a PostgreSQL database (e.g. hyperstudy_large).")
-    call_command("seed_demo", scale="large", stdout=io.StringIO())
-    eager()
+    call_command("seed_demo", scale=args.scale, stdout=io.StringIO())
     user = get_user_model().objects.get(username="owner")
     experiment = Experiment.objects.get(public_id=EXPERIMENT)
+    if args.workers:
+        if not settings.REDIS_URL:
+            raise SystemExit("Set REDIS_URL: the workers take their tasks from Redis.")
+        counts = [int(n) for n in args.workers.split(",")]
+        bench_workers(user, experiment, counts, args.runs, args.piece_rows)
+        return
+    eager()
     print(
         f"Export benchmark on {connection.settings_dict['NAME']} "
         f"({T.EVENTS.model.objects.filter(experiment=experiment).count():,} events)"
