@@ -98,7 +98,7 @@ def raw_copy(sql: str, params: tuple, write) -> int:
 
 
 def scoped(user, dt: T.DataType, experiment: Experiment):
-    return access.records(user, dt).filter(experiment=experiment).order_by("onset", "id")
+    return access.for_user(user).records(dt).filter(experiment=experiment).order_by("onset", "id")
 
 
 def line(name: str, ours: float, base: float, target: str) -> None:

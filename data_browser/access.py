@@ -1,19 +1,25 @@
 """Who may see and do what: the one place that scopes data to a user (or an API key).
 
-Every view, task and API endpoint starts its queries here; none filters by
-user by hand. Objects outside a user's scope are reported as missing (404).
+Every view, task and API endpoint asks one ``Access`` object (``for_request``): none
+filters by user by hand. Objects outside a user's scope are reported as missing (404).
+Viewing and exporting are different rights: browsing the dashboard is viewing; every
+machine-readable read of records is exporting and needs the export right
+(``Access.require_right``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q, QuerySet, TextChoices
 from django.db.models.signals import m2m_changed
 from django.dispatch import receiver
-from django.http import Http404
+from django.http import Http404, HttpRequest
 
 from . import datatypes as T
+from .identity import participant_code
 from .models import (
     ApiKey,
     AuditEntry,
@@ -31,6 +37,7 @@ if TYPE_CHECKING:
 
     User = AbstractBaseUser | AnonymousUser
 
+CODE_PREFIX = "anon_"
 VIEW = "view"
 MANAGE = "manage"
 LIST = "list"
@@ -94,217 +101,267 @@ def forget_key_restriction(sender: type, instance: object, **kwargs: object) -> 
         instance.__dict__.pop("restricted", None)
 
 
-def _memberships(user: User, key: ApiKey | None = None) -> QuerySet:
-    memberships = Membership.objects.filter(user=user)
-    if key is not None and (restricted := key_experiment_ids(key)):
-        memberships = memberships.filter(experiment_id__in=restricted)
-    return memberships
+class RightMissing(Exception):
+    """A read or export that the export right does not cover: HTTP 403 naming the right."""
+
+    def __init__(self, experiment: Experiment, needed: str, held: str) -> None:
+        self.experiment = experiment
+        self.needed = needed
+        self.held = held
+        labels = dict(ExportRight.choices)
+        super().__init__(
+            f"Reading records of experiment {experiment.public_id} is exporting: it needs the "
+            f"export right “{labels[needed]}” ({needed}) or higher; this account has "
+            f"“{labels[held]}” ({held})."
+        )
 
 
-def _member_experiment_ids(user: User, key: ApiKey | None = None) -> QuerySet:
-    return _memberships(user, key).values_list("experiment_id", flat=True)
+ROW_LEVEL = ExportRight.DEIDENTIFIED  # the least right that lets records (not aggregates) out
 
 
-def _member_ids(user: User, key: ApiKey | None, reach: Reach | None) -> QuerySet | list[int]:
-    """The experiments the user is a member of: from the reach when there is one (a literal
-    list), otherwise as a subquery."""
-    if reach is None:
-        return _member_experiment_ids(user, key)
-    return list(reach.check(user, key).rights)
+class Access:
+    """What one signed-in user, or one API key, may see and do: built once per request
+    (``for_request``) or per check (``for_job``), and asked by every view, endpoint and task.
 
-
-class Reach:
-    """A user's memberships (within an API key's restriction), read in one query, for a
-    request that asks about them several times: which experiments, and the export right in
-    each. The experiments come with them, so looking up one of them costs no query either. It
-    is a snapshot: build it per request."""
+    The user's memberships (within a key's experiments) are read once, on first need, with
+    their experiments: which experiments, with which export right, owner or not. A key acts
+    through memberships only (a lab admin's lab-wide view and a participant account's own
+    sessions are dashboard-only) and only while it is active and its owner is; its scopes
+    limit the record types. It is a snapshot: build a new one to see changes.
+    """
 
     def __init__(self, user: User, *, key: ApiKey | None = None) -> None:
         self.user = user
         self.key = key
-        memberships = (
-            _memberships(user, key)
-            .select_related("experiment")
-            .only("role", "export_right", "experiment")
-            if _active(user)
-            else []
+        self.active = _active(user) and (
+            key is None or (key.is_active and key.user_id == getattr(user, "pk", None))
         )
-        self.rights = {m.experiment_id: m.effective_export_right for m in memberships}
-        self.experiments = {m.experiment.public_id: m.experiment for m in memberships}
 
-    def check(self, user: User, key: ApiKey | None = None) -> Reach:
-        if self.user is not user or self.key is not key:
-            raise ValueError("the reach was read for another user or key")
-        return self
+    # Who: memberships, read once.
+
+    @cached_property
+    def memberships(self) -> dict[int, Membership]:
+        """The user's memberships by experiment pk (a key's restriction applied)."""
+        if not self.active:
+            return {}
+        qs = Membership.objects.filter(user=self.user)
+        if self.key is not None and (restricted := key_experiment_ids(self.key)):
+            qs = qs.filter(experiment_id__in=restricted)
+        qs = qs.select_related("experiment").only("role", "export_right", "experiment")
+        return {m.experiment_id: m for m in qs}
+
+    @cached_property
+    def _by_public_id(self) -> dict[str, Experiment]:
+        return {m.experiment.public_id: m.experiment for m in self.memberships.values()}
+
+    @cached_property
+    def own_participant(self) -> Participant | None:
+        """The participant a participant account is (never through a key)."""
+        return participant_of(self.user) if self.key is None and self.active else None
+
+    def _member_ids(self) -> list[int] | QuerySet:
+        """The member experiments: the list when the memberships are read already, else a
+        subquery (a page that needs no more than one list costs no extra query)."""
+        if "memberships" in self.__dict__ or not self.active:
+            return list(self.memberships)
+        qs = Membership.objects.filter(user=self.user)
+        if self.key is not None and (restricted := key_experiment_ids(self.key)):
+            qs = qs.filter(experiment_id__in=restricted)
+        return qs.values("experiment_id")
 
     def is_member(self, experiment: Experiment) -> bool:
-        return experiment.pk in self.rights
+        return experiment.pk in self.memberships
+
+    def membership(self, experiment: Experiment) -> Membership | None:
+        return self.memberships.get(experiment.pk)
+
+    def is_owner(self, experiment: Experiment) -> bool:
+        m = self.memberships.get(experiment.pk)
+        return m is not None and m.role == Membership.Role.OWNER
+
+    # Rights.
 
     def export_right(self, experiment: Experiment) -> str:
-        """As ``export_right``."""
-        return self.rights.get(experiment.pk, ExportRight.NONE)
+        m = self.memberships.get(experiment.pk)
+        return m.effective_export_right if m is not None else ExportRight.NONE
 
     def sees_identifiers(self, experiment: Experiment) -> bool:
-        """As ``sees_identifiers``."""
+        """Only owners and collaborators with the full export right see participant
+        identifiers; everyone else sees the codes the de-identified exports use."""
         return self.export_right(experiment) == ExportRight.FULL
 
+    def allowed_anonymizations(self, experiment: Experiment) -> list[str]:
+        rank = ExportRight.rank(self.export_right(experiment))
+        return [m for m, needed in REQUIRED_RIGHT.items() if ExportRight.rank(needed) <= rank]
 
-def experiments(
-    user: User, *, key: ApiKey | None = None, action: str = VIEW, reach: Reach | None = None
-) -> QuerySet:
-    """Experiments the user may browse (VIEW), manage access of (MANAGE), or see listed (LIST).
-    ``reach`` (VIEW only) saves reading the memberships again."""
-    qs = Experiment.objects.all()
-    if not _active(user):
-        return qs.none()
-    if action == MANAGE:
-        p = profile(user)
-        q = Q(memberships__user=user, memberships__role=Membership.Role.OWNER)
-        if p is not None and p.is_lab_admin and p.lab_id:
-            q |= Q(lab_id=p.lab_id)
+    def can_export(self, experiment: Experiment, anonymization: str) -> bool:
+        return anonymization in self.allowed_anonymizations(experiment)
+
+    def require_right(self, experiment: Experiment, needed: str = ROW_LEVEL) -> None:
+        """Raise ``RightMissing`` unless the export right reaches ``needed``: every
+        machine-readable read of records (API data, CSV streams) is an export."""
+        held = self.export_right(experiment)
+        if ExportRight.rank(held) < ExportRight.rank(needed):
+            raise RightMissing(experiment, needed, held)
+
+    def allows(self, scope: str) -> bool:
+        """Whether the key (if any) carries ``scope``; the dashboard has no scopes."""
+        return self.key is None or (self.active and scope in (self.key.scopes or []))
+
+    def can_manage(self, experiment: Experiment) -> bool:
+        return self.experiments(action=MANAGE).filter(pk=experiment.pk).exists()
+
+    # What: experiments, rooms, participants, records.
+
+    def experiments(self, *, action: str = VIEW) -> QuerySet:
+        """Experiments the user may browse (VIEW), manage access of (MANAGE), or see listed
+        (LIST: lab admins see their lab's)."""
+        qs = Experiment.objects.all()
+        if not self.active:
+            return qs.none()
+        if action == MANAGE:
+            if self.key is not None:
+                return qs.none()
+            p = profile(self.user)
+            q = Q(memberships__user=self.user, memberships__role=Membership.Role.OWNER)
+            if p is not None and p.is_lab_admin and p.lab_id:
+                q |= Q(lab_id=p.lab_id)
+            return qs.filter(q).distinct()
+        if action == LIST and self.key is None and is_lab_admin(self.user):
+            return qs.filter(Q(lab_id=profile(self.user).lab_id) | Q(pk__in=self._member_ids()))
+        q = Q(pk__in=self._member_ids())
+        if self.own_participant is not None:
+            q |= Q(rooms__room_participants__participant=self.own_participant)
         return qs.filter(q).distinct()
-    if action == LIST and is_lab_admin(user):
-        return qs.filter(Q(lab_id=profile(user).lab_id) | Q(pk__in=_member_experiment_ids(user)))
-    q = Q(pk__in=_member_ids(user, key, reach))
-    participant = participant_of(user) if key is None else None  # keys act through memberships
-    if participant is not None:
-        q |= Q(rooms__room_participants__participant=participant)
-    return qs.filter(q).distinct()
+
+    def experiment(self, public_id: str, *, action: str = VIEW) -> Experiment:
+        """One experiment, or a 404 (a member's costs no query)."""
+        if action == VIEW and (found := self._by_public_id.get(public_id)) is not None:
+            return found
+        try:
+            return self.experiments(action=action).get(public_id=public_id)
+        except Experiment.DoesNotExist:
+            raise Http404("No such experiment") from None
+
+    def rooms(self) -> QuerySet:
+        qs = Room.objects.all()
+        if not self.active:
+            return qs.none()
+        q = Q(experiment_id__in=self._member_ids())
+        if self.own_participant is not None:
+            own = RoomParticipant.objects.filter(participant=self.own_participant)
+            q |= Q(pk__in=own.values("room_id"))
+        return qs.filter(q)
+
+    def room(self, public_id: str, *, experiment: Experiment | None = None) -> Room:
+        """One room (with its experiment), or a 404; ``experiment``: it must belong to it."""
+        try:
+            found = self.rooms().select_related("experiment").get(public_id=public_id)
+        except Room.DoesNotExist:
+            raise Http404("No such room") from None
+        if experiment is not None and found.experiment_id != experiment.pk:
+            raise Http404("No such room in this experiment")
+        return found
+
+    def room_participants(self) -> QuerySet:
+        """Who took part in the rooms the user may see (a participant sees their
+        co-participants, whose identifiers the views replace by codes)."""
+        return RoomParticipant.objects.filter(room__in=self.rooms())
+
+    def ref(self, experiment: Experiment, participant_public_id: str) -> str:
+        """How this user names a participant of ``experiment``: the public id if they see
+        identifiers, the code of the de-identified exports otherwise."""
+        if self.sees_identifiers(experiment):
+            return participant_public_id
+        return participant_code(experiment.public_id, participant_public_id)
+
+    def participant(
+        self, ref: str, *, room: Room | None = None, experiment: Experiment | None = None
+    ) -> Person:
+        """The one resolver from a participant reference to a participant, for browse, API
+        and exports: a code (``anon_…``) from anyone, a public id only from users who see
+        identifiers in that experiment (for everyone else it is a 404 like any unknown
+        participant, so the reference cannot confirm who took part). ``room`` or
+        ``experiment`` narrow the search; without them, every experiment where the reference
+        names the participant is returned (a code names one experiment)."""
+        rps = self.room_participants().select_related("participant", "room__experiment")
+        if room is not None:
+            rps = rps.filter(room=room)
+        elif experiment is not None:
+            rps = rps.filter(room__experiment=experiment)
+        by_code = ref.startswith(CODE_PREFIX)
+        if not by_code:
+            rps = rps.filter(participant__public_id=ref)
+        found: Person | None = None
+        for rp in rps.order_by("room__started_at", "pk"):
+            exp = rp.room.experiment
+            pid = rp.participant.public_id
+            if by_code:
+                if participant_code(exp.public_id, pid) != ref:
+                    continue
+            elif not self.sees_identifiers(exp):
+                continue
+            if found is None:
+                found = Person(rp.participant, [], rp)
+            elif found.participant.pk != rp.participant_id:
+                continue
+            if exp not in found.experiments:
+                found.experiments.append(exp)
+        if found is None:
+            raise Http404("No such participant")
+        return found
+
+    def records(self, dt: T.DataType) -> QuerySet:
+        """Records of one type the user may read; a participant account reads only its own."""
+        qs = dt.model.objects.all()
+        if not self.active or not self.allows(dt.scope):
+            return qs.none()
+        # A literal list (a user has few memberships) lets PostgreSQL plan a scope's index
+        # scan alone instead of a semi-join against memberships for every record.
+        q = Q(experiment_id__in=list(self.memberships))
+        if self.own_participant is not None:
+            q |= Q(participant=self.own_participant)
+        return qs.filter(q)
 
 
-def rooms(user: User, *, key: ApiKey | None = None, reach: Reach | None = None) -> QuerySet:
-    qs = Room.objects.all()
-    if not _active(user):
-        return qs.none()
-    q = Q(experiment_id__in=_member_ids(user, key, reach))
-    participant = participant_of(user) if key is None else None
-    if participant is not None:
-        q |= Q(pk__in=RoomParticipant.objects.filter(participant=participant).values("room_id"))
-    return qs.filter(q)
+@dataclass
+class Person:
+    """A resolved participant reference: the participant, the experiments in which the
+    reference names them, and the first session found (room and role)."""
+
+    participant: Participant
+    experiments: list[Experiment]
+    room_participant: RoomParticipant
 
 
-def room_participants(user: User, *, key: ApiKey | None = None) -> QuerySet:
-    """Who took part in the rooms the user may see (a participant sees their co-participants,
-    whose identifiers the views replace by codes)."""
-    return RoomParticipant.objects.filter(room__in=rooms(user, key=key))
+def for_request(request: HttpRequest) -> Access:
+    """The request's access object: built on first use from the API key (``request.auth``)
+    or the signed-in user, and kept on the request."""
+    key = getattr(request, "auth", None)
+    key = key if isinstance(key, ApiKey) else None
+    found = getattr(request, "_access", None)
+    if found is None or found.user is not request.user or found.key is not key:
+        found = Access(request.user, key=key)
+        request._access = found
+    return found
 
 
-def records(
-    user: User, dt: T.DataType, *, key: ApiKey | None = None, reach: Reach | None = None
-) -> QuerySet:
-    """Records of one type the user may read. A participant reads only their own. ``reach``
-    saves reading the memberships again (it must be the same user's and key's)."""
-    qs = dt.model.objects.all()
-    if not _active(user):
-        return qs.none()
-    if key is not None and not key_allows(key, dt.scope):
-        return qs.none()
-    # Resolved now (a user has few memberships): a literal list lets PostgreSQL plan the
-    # scope's index scan alone instead of a semi-join against memberships for every record.
-    q = Q(experiment_id__in=list(_member_ids(user, key, reach)))
-    participant = participant_of(user) if key is None else None
-    if participant is not None:
-        q |= Q(participant=participant)
-    return qs.filter(q)
+def for_user(user: User, *, key: ApiKey | None = None) -> Access:
+    """An access object outside a request (tasks, commands): what the user (or the key) may
+    do now."""
+    return Access(user, key=key)
 
 
-def membership(user: User, experiment: Experiment) -> Membership | None:
-    if not _active(user):
-        return None
-    return Membership.objects.filter(user=user, experiment=experiment).first()
-
-
-def export_right(user: User, experiment: Experiment) -> str:
-    m = membership(user, experiment)
-    return m.effective_export_right if m is not None else ExportRight.NONE
-
-
-def allowed_anonymizations(
-    user: User, experiment: Experiment, *, reach: Reach | None = None
-) -> list[str]:
-    right = (
-        reach.check(user).export_right(experiment)
-        if reach is not None
-        else export_right(user, experiment)
-    )
-    rank = ExportRight.rank(right)
-    return [mode for mode, needed in REQUIRED_RIGHT.items() if ExportRight.rank(needed) <= rank]
-
-
-def can_export(user: User, experiment: Experiment, anonymization: str) -> bool:
-    return anonymization in allowed_anonymizations(user, experiment)
-
-
-def sees_identifiers(user: User, experiment: Experiment) -> bool:
-    """Only owners and collaborators with the full export right see participant identifiers;
-    everyone else sees the codes the de-identified exports use."""
-    return export_right(user, experiment) == ExportRight.FULL
-
-
-def can_delete(user: User, experiment: Experiment) -> bool:
-    m = membership(user, experiment)
-    return m is not None and m.role == Membership.Role.OWNER
-
-
-def can_manage_access(user: User, experiment: Experiment) -> bool:
-    return experiments(user, action=MANAGE).filter(pk=experiment.pk).exists()
+def for_job(job: Any) -> Access:
+    """What an export job may read now: its user's rights, through the key it was started
+    with (a key removed since leaves it nothing)."""
+    if job.started_with_key and job.api_key_id is None:
+        return Access(None)
+    return Access(job.user, key=job.api_key if job.api_key_id else None)
 
 
 def key_allows(key: ApiKey, scope: str) -> bool:
     return key.is_active and scope in (key.scopes or [])
-
-
-def get_experiment(
-    user: User,
-    public_id: str,
-    *,
-    key: ApiKey | None = None,
-    action: str = VIEW,
-    reach: Reach | None = None,
-) -> Experiment:
-    if action == VIEW and reach is not None:
-        member_of = reach.check(user, key).experiments.get(public_id)
-        if member_of is not None:  # members may view; anyone else is looked up below
-            return member_of
-    try:
-        return experiments(user, key=key, action=action, reach=reach).get(public_id=public_id)
-    except Experiment.DoesNotExist:
-        raise Http404("No such experiment") from None
-
-
-def get_room(
-    user: User, public_id: str, *, key: ApiKey | None = None, reach: Reach | None = None
-) -> Room:
-    try:
-        rooms_seen = rooms(user, key=key, reach=reach)
-        return rooms_seen.select_related("experiment").get(public_id=public_id)
-    except Room.DoesNotExist:
-        raise Http404("No such room") from None
-
-
-def get_room_participant(
-    user: User, room: Room, participant_public_id: str, *, key: ApiKey | None = None
-) -> RoomParticipant:
-    try:
-        return (
-            room_participants(user, key=key)
-            .select_related("participant", "room__experiment")
-            .get(room=room, participant__public_id=participant_public_id)
-        )
-    except RoomParticipant.DoesNotExist:
-        raise Http404("No such participant") from None
-
-
-def get_participant(user: User, public_id: str, *, key: ApiKey | None = None) -> Participant:
-    """A participant the user may read records of (API participant scope)."""
-    visible = room_participants(user, key=key).filter(participant__public_id=public_id)
-    own = participant_of(user)
-    if own is not None and own.public_id != public_id and key is None:
-        raise Http404("No such participant")
-    try:
-        return Participant.objects.get(public_id=public_id, room_participants__in=visible[:1])
-    except Participant.DoesNotExist:
-        raise Http404("No such participant") from None
 
 
 def lab_users(user: User) -> QuerySet:

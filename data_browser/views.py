@@ -63,24 +63,24 @@ class Scope:
     level: str
     experiment: Experiment
     people: People
-    reach: access.Reach  # the signed-in user's memberships, read once for the request
+    access: access.Access  # the request's, asked for everything the page shows
     room: Room | None = None
     rp: RoomParticipant | None = None
 
-    def records(self, user, dt: T.DataType) -> QuerySet:
-        qs = access.records(user, dt, reach=self.reach).filter(experiment=self.experiment)
+    def records(self, dt: T.DataType) -> QuerySet:
+        qs = self.access.records(dt).filter(experiment=self.experiment)
         if self.room is not None:
             qs = qs.filter(room=self.room)
         if self.rp is not None:
             qs = qs.filter(participant_id=self.rp.participant_id)
         return qs
 
-    def visibility_key(self, user) -> str:
+    def visibility_key(self) -> str:
         """Identifies what this user's records of the scope are: all of them for members, one
         participant's own otherwise; caches of per-scope figures are shared accordingly."""
         obj = self.rp or self.room or self.experiment
-        member = self.reach.check(user).is_member(self.experiment)
-        participant = access.participant_of(user)
+        member = self.access.is_member(self.experiment)
+        participant = self.access.own_participant
         who = "all" if member else f"p{participant.pk if participant else 0}"
         return f"{self.level}:{obj.pk}:{who}"
 
@@ -132,48 +132,34 @@ class Scope:
         }
 
 
-def _people(user, experiment: Experiment, reach: access.Reach) -> People:
+def _people(reader: access.Access, experiment: Experiment) -> People:
     own = None
-    participant = access.participant_of(user)
-    if participant is not None and not reach.is_member(experiment):
+    participant = reader.own_participant
+    if participant is not None and not reader.is_member(experiment):
         own = participant.public_id
-    return People(experiment.public_id, reach.sees_identifiers(experiment), own)
+    return People(experiment.public_id, reader.sees_identifiers(experiment), own)
 
 
 def experiment_scope(request: HttpRequest, exp_id: str) -> Scope:
-    reach = access.Reach(request.user)
-    exp = access.get_experiment(request.user, exp_id, reach=reach)
-    return Scope("experiment", exp, _people(request.user, exp, reach), reach)
+    reader = access.for_request(request)
+    exp = reader.experiment(exp_id)
+    return Scope("experiment", exp, _people(reader, exp), reader)
 
 
 def room_scope(request: HttpRequest, exp_id: str, room_id: str) -> Scope:
-    reach = access.Reach(request.user)
-    room = access.get_room(request.user, room_id, reach=reach)
+    reader = access.for_request(request)
+    room = reader.room(room_id)
     if room.experiment.public_id != exp_id:
         raise Http404("No such room in this experiment")
-    return Scope(
-        "room", room.experiment, _people(request.user, room.experiment, reach), reach, room
-    )
+    return Scope("room", room.experiment, _people(reader, room.experiment), reader, room)
 
 
 def participant_scope(request: HttpRequest, exp_id: str, room_id: str, ref: str) -> Scope:
     """``ref`` is a public id for users who see identifiers and a code for everyone else; an
     identifier in the URL of a code-only user is a 404 like any unknown participant."""
     scope = room_scope(request, exp_id, room_id)
-    people = scope.people
-    if people.identifiers:
-        rp = access.get_room_participant(request.user, scope.room, ref)
-    else:
-        candidates = access.room_participants(request.user).filter(room=scope.room)
-        rp = next(
-            (
-                c
-                for c in candidates.select_related("participant")
-                if people.ref(c.participant.public_id) == ref
-            ),
-            None,
-        )
-    if rp is None or people.url(scope.room.public_id, ref) is None:
+    rp = scope.access.participant(ref, room=scope.room).room_participant
+    if scope.people.url(scope.room.public_id, scope.people.ref(rp.participant.public_id)) is None:
         raise Http404("No such participant")
     scope.level, scope.rp = "participant", rp
     return scope
@@ -206,7 +192,7 @@ def _filter_notes(filterset) -> list[str]:
 
 @login_required
 def experiments(request: HttpRequest) -> HttpResponse:
-    user = request.user
+    reader = access.for_request(request)
     participants = (
         RoomParticipant.objects.filter(room__experiment=OuterRef("pk"))
         .order_by()
@@ -214,11 +200,11 @@ def experiments(request: HttpRequest) -> HttpResponse:
         .annotate(n=Count("participant", distinct=True))
         .values("n")
     )
-    qs = access.experiments(user, action=access.LIST).annotate(
+    qs = reader.experiments(action=access.LIST).annotate(
         participant_count=Coalesce(Subquery(participants, output_field=IntegerField()), Value(0))
     )
     filterset = ExperimentFilter(request.GET, queryset=qs)
-    browsable = set(access.experiments(user).values_list("pk", flat=True))
+    browsable = set(reader.experiments().values_list("pk", flat=True))
     table = ExperimentTable(filterset.qs, browsable=browsable, order_by="-created_at")
     return _table_page(
         request,
@@ -227,7 +213,7 @@ def experiments(request: HttpRequest) -> HttpResponse:
         filterset,
         title="Experiments",
         crumbs=[("Experiments", reverse("data_browser:experiments"))],
-        lab_admin=access.is_lab_admin(user),
+        lab_admin=access.is_lab_admin(request.user),
         browsable_count=len(browsable),
     )
 
@@ -255,13 +241,11 @@ def tab_counts(request: HttpRequest, scope: Scope) -> dict[str, str]:
     """Record counts for the tab labels, capped and kept for a minute: past the cap the label
     says so instead of counting a million rows on every request (the quality panel has exact
     counts), and a reader clicking through tabs does not count them again."""
-    key = f"browse:counts:{scope.visibility_key(request.user)}"
+    key = f"browse:counts:{scope.visibility_key()}"
     counts = cache.get(key)
     if counts is None:
         counts = {
-            dt.key: _count_label(
-                scope.records(request.user, dt).order_by()[: COUNT_CAP + 1].count()
-            )
+            dt.key: _count_label(scope.records(dt).order_by()[: COUNT_CAP + 1].count())
             for dt in T.DATA_TYPES
         }
         cache.set(key, counts, COUNT_CACHE_SECONDS)
@@ -279,7 +263,7 @@ def experiment(request: HttpRequest, exp_id: str) -> HttpResponse:
         .values("n")
     )
     qs = (
-        access.rooms(request.user)
+        scope.access.rooms()
         .filter(experiment=scope.experiment)
         .annotate(
             participant_count=Coalesce(
@@ -300,14 +284,12 @@ def room(request: HttpRequest, exp_id: str, room_id: str) -> HttpResponse:
     scope = room_scope(request, exp_id, room_id)
     has = {
         f"has_{dt.key}": Exists(
-            access.records(request.user, dt).filter(
-                room=scope.room, participant=OuterRef("participant")
-            )
+            scope.access.records(dt).filter(room=scope.room, participant=OuterRef("participant"))
         )
         for dt in T.DATA_TYPES
     }
     qs = (
-        access.room_participants(request.user)
+        scope.access.room_participants()
         .filter(room=scope.room)
         .select_related("participant")
         .annotate(**has)
@@ -321,7 +303,7 @@ def _page_context(request: HttpRequest, scope: Scope, *, counts: bool) -> dict[s
     crumbs = scope.crumbs
     return {
         "scope": scope,
-        "reach": scope.reach,
+        "access": scope.access,
         "experiment": scope.experiment,
         "title": crumbs[-1][0],
         "crumbs": crumbs,
@@ -353,7 +335,7 @@ def _records_view(request: HttpRequest, scope: Scope) -> RecordView:
     if dt is None:
         notes.append(f"There is no data type “{tab}”; showing Events.")
         dt = T.EVENTS
-    filterset = record_filterset(dt)(request.GET, queryset=scope.records(request.user, dt))
+    filterset = record_filterset(dt)(request.GET, queryset=scope.records(dt))
     notes += _filter_notes(filterset)
     qs = filterset.qs
 
@@ -383,7 +365,7 @@ def _deidentifier(scope: Scope, dt: T.DataType, records: list[dict]) -> Deidenti
     rooms = {r[room_field] for r in records}
     return Deidentifier(
         people(
-            RoomParticipant.objects.filter(
+            scope.access.room_participants().filter(
                 room__experiment=scope.experiment, room__public_id__in=rooms
             )
         )
@@ -424,15 +406,14 @@ def participant(request: HttpRequest, exp_id: str, room_id: str, ref: str) -> Ht
 
 
 def _quality_report(request: HttpRequest, scope: Scope) -> quality.Report:
-    user = request.user
-    rps = access.room_participants(user).filter(room__experiment=scope.experiment)
+    rps = scope.access.room_participants().filter(room__experiment=scope.experiment)
     if scope.room is not None:
         rps = rps.filter(room=scope.room)
     if scope.rp is not None:
         rps = rps.filter(pk=scope.rp.pk)
-    key = f"browse:quality:{scope.visibility_key(user)}"
+    key = f"browse:quality:{scope.visibility_key()}"
     return quality.report(
-        lambda dt: scope.records(user, dt),
+        scope.records,
         rps,
         video=scope.experiment.has_video_chat,
         multi=scope.experiment.is_multi_participant and scope.level != "participant",
@@ -470,16 +451,17 @@ def _quality(request: HttpRequest, scope: Scope) -> HttpResponse:
 def _label_for(scope: Scope):
     labels = {
         rp.participant_id: scope.people.label(scope.people.ref(rp.participant.public_id))
-        for rp in RoomParticipant.objects.filter(room=scope.room).select_related("participant")
+        for rp in scope.access.room_participants()
+        .filter(room=scope.room)
+        .select_related("participant")
     }
     return lambda pk: labels.get(pk, "unknown")
 
 
 def _plots(request: HttpRequest, scope: Scope) -> HttpResponse:
-    user = request.user
     found = plots.all_plots(
-        scope.records(user, T.CONTINUOUS_RATINGS),
-        scope.records(user, T.SYNC),
+        scope.records(T.CONTINUOUS_RATINGS),
+        scope.records(T.SYNC),
         _label_for(scope),
     )
     wanted = request.GET.get("plot")

@@ -38,6 +38,9 @@ class Status(models.TextChoices):
     SUCCEEDED = "succeeded", "Ready"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+    # The right to make it was withdrawn while it waited or ran (key revoked or expired,
+    # membership removed, export right lowered): stopped, nothing kept.
+    DENIED = "denied", "Denied"
 
 
 ACTIVE = (Status.QUEUED, Status.RUNNING)
@@ -45,7 +48,7 @@ ACTIVE = (Status.QUEUED, Status.RUNNING)
 # such job per user and request) counts only these, so a cancelled job that has not ended
 # yet never blocks the same request made again.
 CAN_FINISH = Q(status__in=ACTIVE, cancel_requested=False)
-FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.DENIED)
 
 # Anonymization modes stored on a job: the three a user chooses, plus the one a participant's
 # approved data request gets (their own identifiers kept, everyone else's removed).
@@ -76,6 +79,9 @@ class ExportJob(models.Model):
     api_key = models.ForeignKey(
         "data_browser.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Kept apart from ``api_key``: a job started with a key that has since been deleted reads
+    # nothing, rather than falling back to its owner's rights.
+    started_with_key = models.BooleanField(default=False)
     data_types = models.JSONField(default=list, help_text="data type keys, registry order")
     fmt = models.CharField("format", max_length=8, choices=Format.choices)
     anonymization = models.CharField(max_length=16, choices=MODES)

@@ -49,6 +49,7 @@ from data_browser.models import (
     ApiKey,
     DataRequest,
     Experiment,
+    ExportRight,
     Participant,
     Room,
     RoomParticipant,
@@ -97,31 +98,24 @@ class ExportBusy(ExportError):
     status = 503
 
 
-def allowed_modes(
-    user: User, experiment: Experiment, level: str, *, reach: access.Reach | None = None
-) -> list[str]:
-    """Anonymization modes the user may choose for an export at ``level`` of ``experiment``
-    (``reach``: the user's memberships, when the caller has read them already).
+def allowed_modes(reader: access.Access, experiment: Experiment, level: str) -> list[str]:
+    """Anonymization modes the reader may choose for an export at ``level`` of ``experiment``.
 
     Aggregates need several participants, so they are not offered for one participant.
     """
-    modes = access.allowed_anonymizations(user, experiment, reach=reach)
+    modes = reader.allowed_anonymizations(experiment)
     if level in (Level.TYPE, Level.PARTICIPANT):
         modes = [m for m in modes if m != Anonymization.AGGREGATE]
     return modes
 
 
-def resolve_participant(
-    user: User, room: Room, ident: str, *, key: ApiKey | None = None
-) -> Participant:
-    """A participant of ``room`` by public id, or by the code shown to users who see codes."""
-    rps = access.room_participants(user, key=key).filter(room=room).select_related("participant")
-    experiment_id = room.experiment.public_id
-    for rp in rps:
-        p = rp.participant
-        if ident in (p.public_id, participant_code(experiment_id, p.public_id)):
-            return p
-    raise Http404("No such participant")
+def reader_for(user: User, key: ApiKey | None, request: HttpRequest | None) -> access.Access:
+    """The request's access object when there is a request of this user, else a new one."""
+    if request is not None and request.user is user:
+        reader = access.for_request(request)
+        if reader.key is key:
+            return reader
+    return access.for_user(user, key=key)
 
 
 def _types(level: str, data_types: list[str] | None) -> list[T.DataType]:
@@ -182,27 +176,30 @@ def start_export(
         )
     if not experiment_id:
         raise ExportInvalid("Say which experiment to export.")
-    experiment = access.get_experiment(user, experiment_id, key=key)
+    reader = reader_for(user, key, request)
+    experiment = reader.experiment(experiment_id)
     room = participant = None
     if level != Level.EXPERIMENT:
         if not room_id:
             raise ExportInvalid(f"A {level}-level export needs a room.")
-        room = access.get_room(user, room_id, key=key)
-        if room.experiment_id != experiment.pk:
-            raise Http404("No such room")
+        room = reader.room(room_id, experiment=experiment)
     if level in (Level.TYPE, Level.PARTICIPANT):
         if not participant_id:
             raise ExportInvalid(f"A {level}-level export needs a participant.")
-        participant = resolve_participant(user, room, participant_id, key=key)
+        participant = reader.participant(participant_id, room=room).participant
     types = _types(level, data_types)
     if key is not None:
-        types = [dt for dt in types if access.key_allows(key, dt.scope)]
+        types = [dt for dt in types if reader.allows(dt.scope)]
         if not types:
             raise ExportDenied("This API key may not read any of the requested data types.")
-    if anonymization not in access.allowed_anonymizations(user, experiment):
+    if anonymization not in reader.allowed_anonymizations(experiment):
+        rights = dict(ExportRight.choices)
+        needed = access.REQUIRED_RIGHT[anonymization]
         raise ExportDenied(
             f"Your export right on this experiment does not allow "
-            f"“{MODE_LABELS[anonymization].lower()}” exports."
+            f"“{MODE_LABELS[anonymization].lower()}” exports: they need the export right "
+            f"“{rights[needed]}” ({needed}) or higher; yours is "
+            f"“{rights[reader.export_right(experiment)]}” ({reader.export_right(experiment)})."
         )
     if anonymization == Anonymization.AGGREGATE and level not in BULK_LEVELS:
         raise ExportInvalid(
@@ -236,9 +233,10 @@ def _start_own_data_export(
         raise ExportInvalid("Only a request for a copy of one's data becomes an export.")
     if data_request.status != DataRequest.Status.APPROVED:
         raise ExportDenied("This data request has not been approved.")
-    own = access.participant_of(user)
+    reader = reader_for(user, None, request)
+    own = reader.own_participant
     is_self = own is not None and own.pk == data_request.participant_id
-    if not is_self and not access.can_delete(user, data_request.experiment):
+    if not is_self and not reader.is_owner(data_request.experiment):
         raise ExportDenied("Only the participant or an owner of the experiment may do this.")
     return _create_and_send(
         user,
@@ -294,6 +292,7 @@ def _create_and_send(
         participant=participant,
         data_request=data_request,
         api_key=key,
+        started_with_key=key is not None,
         data_types=[dt.key for dt in types],
         fmt=fmt,
         anonymization=anonymization,
@@ -444,22 +443,23 @@ def job_from_token(token: str) -> ExportJob:
         raise Http404("This link is invalid or has expired") from None
 
 
-def participant_label(job: ExportJob, user: User) -> str:
-    """The participant of a job as this user may see it (code unless they see identifiers)."""
+def participant_label(job: ExportJob, reader: access.Access | None = None) -> str:
+    """The participant of a job as the reader (default: the job's owner, now) may see it:
+    a code unless they see identifiers."""
     if not job.participant_id:
         return ""
     pid = job.participant.public_id
-    if job.anonymization == SELF or access.sees_identifiers(user, job.experiment):
+    if job.anonymization == SELF:
         return pid
-    return participant_code(job.experiment.public_id, pid)
+    return (reader or access.for_user(job.user)).ref(job.experiment, pid)
 
 
-def scope_text(job: ExportJob, user: User | None = None) -> str:
+def scope_text(job: ExportJob, reader: access.Access | None = None) -> str:
     parts = [job.experiment.public_id]
     if job.room_id:
         parts.append(job.room.public_id)
     if job.participant_id:
-        parts.append(participant_label(job, user or job.user))
+        parts.append(participant_label(job, reader))
     return " / ".join(parts)
 
 
@@ -505,7 +505,10 @@ def job_as_dict(job: ExportJob, request: HttpRequest | None = None) -> dict[str,
         "scope": {
             "experimentId": job.experiment.public_id,
             "roomId": job.room.public_id if job.room_id else None,
-            "participantId": participant_label(job, job.user) or None,
+            "participantId": participant_label(
+                job, access.for_request(request) if request is not None else None
+            )
+            or None,
         },
         "format": job.fmt,
         "anonymization": job.anonymization,

@@ -39,7 +39,7 @@ from django.utils import timezone
 from data_browser import access
 from data_browser import datatypes as T
 from data_browser.access import Anonymization
-from data_browser.models import Room
+from data_browser.models import ExportRight, Room
 
 from . import anonymize, services, writers
 from .models import ACTIVE, SELF, ExportJob, ExportPiece, Status, export_upload_to
@@ -56,6 +56,7 @@ FLUSH_SECONDS = 0.5
 INTERRUPTIONS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
 if psycopg is not None:
     INTERRUPTIONS += (psycopg.OperationalError, psycopg.InterfaceError)
+RECHECK_SECONDS = 1.0  # how often a running job asks again whether it may still read
 
 
 class _Progress:
@@ -69,6 +70,7 @@ class _Progress:
         self.pending = 0
         self.message: str | None = None
         self.last = time.monotonic()
+        self.checked = self.last
 
     def tick(self, rows: int) -> None:
         self.pending += rows
@@ -98,6 +100,9 @@ class _Progress:
         row = state.first()
         if row is None or row[1] or row[0] != Status.RUNNING or row[2] != self.attempt:
             raise writers.Cancelled()
+        if self.last - self.checked >= RECHECK_SECONDS:
+            self.checked = self.last
+            _require_access(self.job_id)
 
 
 def _plan(job: ExportJob, progress: _Progress) -> writers.Plan:
@@ -116,16 +121,47 @@ def _plan(job: ExportJob, progress: _Progress) -> writers.Plan:
     )
 
 
-def _still_allowed(job: ExportJob) -> bool:
-    """The user's rights now, not when they asked."""
+class AccessWithdrawn(Exception):
+    """The job's user or key may no longer read what it exports: it ends "denied"."""
+
+
+def withdrawn(job_id: int) -> str | None:
+    """Why the job may no longer read its data (None: it may), asked of its user's rights
+    and the key it was started with *now*, re-read from the database: the job's own row may
+    be older than a revocation."""
+    job = (
+        ExportJob.objects.select_related("user", "api_key", "experiment", "data_request")
+        .filter(pk=job_id)
+        .first()
+    )
+    if job is None:
+        return None  # deleted: the cancel check ends it
     if not job.user.is_active:
-        return False
+        return "the account that started it is deactivated"
+    if job.started_with_key and (job.api_key is None or not job.api_key.is_active):
+        return "the API key that started it was revoked, has expired or was deleted"
+    reader = access.for_job(job)
     if job.anonymization == SELF:
         request = job.data_request
-        return request is not None and request.status == request.Status.APPROVED
-    if not access.experiments(job.user).filter(pk=job.experiment_id).exists():
-        return False
-    return access.can_export(job.user, job.experiment, job.anonymization)
+        if request is None or request.status != request.Status.APPROVED:
+            return "the data request is no longer approved"
+        return None
+    if not reader.experiments().filter(pk=job.experiment_id).exists():
+        return "the account is no longer a member of the experiment"
+    if not reader.can_export(job.experiment, job.anonymization):
+        right = dict(ExportRight.choices)[reader.export_right(job.experiment)]
+        return f"the export right on the experiment is now “{right}”"
+    if not all(reader.allows(T.BY_KEY[k].scope) for k in job.data_types if k in T.BY_KEY):
+        return "the API key no longer has the scopes of its data types"
+    return None
+
+
+def _require_access(job_id: int) -> None:
+    reason = withdrawn(job_id)
+    if reason is not None:
+        raise AccessWithdrawn(
+            f"Access withdrawn: {reason}. The export was stopped; no file was kept."
+        )
 
 
 def _claim(job_id: int) -> ExportJob | None:
@@ -184,6 +220,8 @@ def _finish(job: ExportJob, status: str, message: str, *, error: str = "") -> No
     job.save(update_fields=["status", "message", "error", "finished_at"])
     if status == Status.FAILED:
         services.audit_job("export.failed", job, job.user, error=error)
+    elif status == Status.DENIED:
+        services.audit_job("export.denied", job, job.user, error=error)
 
 
 def _end(
@@ -214,8 +252,11 @@ def _guarded(
     temp files go. Only the claim that runs it can end the job."""
     attempt = job.attempts
     try:
+        _require_access(job.pk)
         with _Heartbeat(job, piece):
             work()
+    except AccessWithdrawn as exc:
+        _end(job.pk, Status.DENIED, "Access withdrawn", error=str(exc), attempt=attempt)
     except writers.Cancelled:
         _end(job.pk, Status.CANCELLED, "Cancelled", attempt=attempt)
     except SoftTimeLimitExceeded:
@@ -255,11 +296,6 @@ def _temp_dir(job: ExportJob, name: str) -> str:
 def run_export(job_id: int) -> None:
     job = _claim(job_id)
     if job is None:
-        return
-    if not _still_allowed(job):
-        _end(
-            job.pk, Status.FAILED, "Failed", error="You are no longer allowed to make this export."
-        )
         return
     temp = _temp_dir(job, "main")
     progress = _Progress(job)
@@ -417,6 +453,7 @@ class _LocalFile(File):
 def _store(job: ExportJob, path: str, ext: str, digest: tuple[str, int] | None = None) -> None:
     """Move the finished file into storage, then (and only then) mark the job succeeded."""
     sha256, size = digest or writers.file_digest(path)
+    _require_access(job.pk)  # the last read is done: asked once more before the file counts
     name = services.download_name(job, ext)
     with open(path, "rb") as fh:
         stored = default_storage.save(export_upload_to(job, name), _LocalFile(fh, path))

@@ -27,15 +27,14 @@ from .models import Level
 
 def _scope_from(request: HttpRequest, data) -> dict:
     """The export's scope, resolved through the access layer (404 when not visible)."""
-    experiment = access.get_experiment(request.user, data.get("experiment", ""))
+    reader = access.for_request(request)
+    experiment = reader.experiment(data.get("experiment", ""))
     room = participant = None
     level = data.get("level") or Level.EXPERIMENT
     if data.get("room"):
-        room = access.get_room(request.user, data["room"])
-        if room.experiment_id != experiment.pk:
-            raise Http404("No such room")
+        room = reader.room(data["room"], experiment=experiment)
     if data.get("participant") and room is not None:
-        participant = services.resolve_participant(request.user, room, data["participant"])
+        participant = reader.participant(data["participant"], room=room).participant
     return {"experiment": experiment, "room": room, "participant": participant, "level": level}
 
 
@@ -43,11 +42,7 @@ def _participant_shown(request: HttpRequest, scope: dict) -> str:
     p: Participant | None = scope["participant"]
     if p is None:
         return ""
-    if access.sees_identifiers(request.user, scope["experiment"]):
-        return p.public_id
-    from data_browser.identity import participant_code
-
-    return participant_code(scope["experiment"].public_id, p.public_id)
+    return access.for_request(request).ref(scope["experiment"], p.public_id)
 
 
 def _render_dialog(
@@ -72,7 +67,7 @@ def _render_dialog(
 def new_export(request: HttpRequest) -> HttpResponse:
     data = request.POST if request.method == "POST" else request.GET
     scope = _scope_from(request, data)
-    modes = services.allowed_modes(request.user, scope["experiment"], scope["level"])
+    modes = services.allowed_modes(access.for_request(request), scope["experiment"], scope["level"])
     if request.method == "GET":
         chosen = [data["type"]] if data.get("type") in T.BY_KEY else []
         initial = {
@@ -105,7 +100,7 @@ def new_export(request: HttpRequest) -> HttpResponse:
 def _render_progress(request: HttpRequest, job, *, polled: bool = False) -> HttpResponse:
     context = {
         "job": job,
-        "scope_text": services.scope_text(job, request.user),
+        "scope_text": services.scope_text(job, access.for_request(request)),
         "auto_download": polled and job.is_downloadable,
         "nav_section": "exports",
     }
@@ -179,7 +174,7 @@ def export_list(request: HttpRequest) -> HttpResponse:
     rows = [
         {
             "job": job,
-            "scope": services.scope_text(job, request.user),
+            "scope": services.scope_text(job, access.for_request(request)),
             "types": ", ".join(T.BY_KEY[k].label for k in job.data_types if k in T.BY_KEY),
         }
         for job in page

@@ -159,10 +159,15 @@ class Plan:
     tick: Tick
     say: Callable[[str], None]
     conn: Any = None
+    reader: access.Access | None = None  # what the job's user (or key) may read: job_reader
     chunk_rows: int = field(default_factory=lambda: settings.EXPORT_CHUNK_ROWS)
     _scoped: dict[str, QuerySet] = field(default_factory=dict)
     _copy_sql: dict[str, tuple[str, tuple, int]] = field(default_factory=dict)
     digest: tuple[str, int] | None = None  # (sha256, size) when the writer already hashed it
+
+    def __post_init__(self) -> None:
+        if self.reader is None:
+            self.reader = access.for_job(self.job)
 
     @property
     def mode(self) -> str:
@@ -176,7 +181,7 @@ class Plan:
         """The job's scope for one type, through the access layer (re-read for the user now)."""
         if dt.key not in self._scoped:
             job = self.job
-            qs = access.records(job.user, dt).filter(experiment_id=job.experiment_id)
+            qs = self.reader.records(dt).filter(experiment_id=job.experiment_id)
             if job.room_id:
                 qs = qs.filter(room_id=job.room_id)
             if job.participant_id:
@@ -201,7 +206,7 @@ class Plan:
         job = self.job
         if job.room_id:
             return [job.room]
-        rooms = access.rooms(job.user).filter(experiment_id=job.experiment_id)
+        rooms = self.reader.rooms().filter(experiment_id=job.experiment_id)
         if job.participant_id:
             rooms = rooms.filter(room_participants__participant_id=job.participant_id)
         return list(rooms.order_by("started_at", "pk"))

@@ -209,7 +209,9 @@ def _ingest_body(ctx: Ctx) -> list:
 
 
 # A participant account has no API key; its session cookie does not open the API (401).
-API_DATA = by_role(404, anonymous=401, participant=401, **dict.fromkeys(MEMBERS, 200))
+# Reading records is exporting: the viewer (no export right) gets 403 naming the right.
+API_CHECK_ACCESS = by_role(404, anonymous=401, participant=401, **dict.fromkeys(MEMBERS, 200))
+API_DATA = {**API_CHECK_ACCESS, "viewer": 403}
 API_OTHERS = by_role(404, anonymous=401, participant=401)
 # Owners and full collaborators write; the outsider's key may write (to its own lab), so the
 # batch is answered with per-record "unknown room" errors (200) that reveal nothing.
@@ -489,6 +491,9 @@ MATRIX: dict[str, Row] = {
         )
         for dt in T.DATA_TYPES
     },
+    "api_v3:check_access": Row(
+        u("/api/v3/data/check-access/experiment/{c.exp}"), API_CHECK_ACCESS, api=True
+    ),
     "api_v3:unknown_data_type": Row(
         u("/api/v3/data/nonsense/experiment/{c.exp}"),
         by_role(400, anonymous=401, participant=401),

@@ -24,6 +24,7 @@ def _rows(request: HttpRequest) -> list[dict]:
             "key": k,
             "status": keys.status(k),
             "requests_today": usage_today(k),
+            "reach": keys.reach(k),
             "own": k.user_id == request.user.pk,
         }
         for k in keys.visible_keys(request.user)
@@ -97,6 +98,6 @@ def api_docs(request: HttpRequest) -> HttpResponse:
         "data_types": T.DATA_TYPES,
         "parameters": parameters,
         "scopes": T.ALL_SCOPES,
-        "room": access.rooms(request.user).order_by("-started_at").first(),
+        "room": access.for_request(request).rooms().order_by("-started_at").first(),
     }
     return render(request, "api/docs.html", context)

@@ -43,7 +43,8 @@ class ApiKeyForm(forms.Form):
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["experiments"].queryset = access.experiments(user).order_by("public_id")
+        reader = access.for_user(user)
+        self.fields["experiments"].queryset = reader.experiments().order_by("public_id")
         self.fields["experiments"].label_from_instance = lambda e: f"{e.name} ({e.public_id})"
 
     def clean_expires_on(self) -> Any:

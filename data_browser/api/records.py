@@ -26,10 +26,10 @@ from django.http import Http404, HttpRequest
 from data_browser import access, copysql, media, versions
 from data_browser import datatypes as T
 from data_browser.copysql import IsoUtc
-from data_browser.identity import Deidentifier, deidentifier_for, participant_code
-from data_browser.models import ApiKey, Experiment, Room
+from data_browser.identity import Deidentifier, deidentifier_for
+from data_browser.models import Experiment, Room
 
-from .errors import bad_parameter, forbidden
+from .errors import ApiError, bad_parameter, forbidden
 
 SCOPES = ("experiment", "room", "participant")
 ORDERS = ("asc", "desc")
@@ -39,7 +39,6 @@ DEFAULT_SORT = "timestamp"
 DEFAULT_ORDER = "asc"
 STREAM_CHUNK = 5000
 _CURSOR_SALT = "hyperstudy.api-cursor"
-CODE_PREFIX = "anon_"
 
 
 @dataclass
@@ -151,50 +150,43 @@ def _utc(name: str, value: datetime | None) -> datetime | None:
         ) from None
 
 
-def _participant_scope(
-    user: Any, key: ApiKey, scope_id: str, room: Room | None, reach: access.Reach
-) -> tuple[int, list[Experiment]]:
-    """The participant (pk) and the experiments whose records about them this request may read."""
-    rps = access.room_participants(user, key=key)
-    if room is not None:
-        rps = rps.filter(room=room)
-    if scope_id.startswith(CODE_PREFIX):
-        seen: dict[tuple[int, int], None] = {}
-        for pid, public_id, exp_pk, exp_public in rps.values_list(
-            "participant_id",
-            "participant__public_id",
-            "room__experiment_id",
-            "room__experiment__public_id",
-        ).distinct():
-            if (pid, exp_pk) in seen:
-                continue
-            seen[(pid, exp_pk)] = None
-            if participant_code(exp_public, public_id) == scope_id:
-                return pid, [Experiment.objects.get(pk=exp_pk)]
-        raise Http404("No such participant")
-    matches = list(
-        rps.filter(participant__public_id=scope_id)
-        .values_list("participant_id", "room__experiment_id")
-        .distinct()
+def right_missing(exc: access.RightMissing) -> ApiError:
+    """The 403 of a read the export right does not cover, naming the right."""
+    return ApiError(
+        403,
+        "FORBIDDEN",
+        str(exc),
+        {"requiredRight": exc.needed, "exportRight": exc.held},
     )
-    if not matches:
-        raise Http404("No such participant")
-    exps = Experiment.objects.filter(pk__in={e for _, e in matches})
-    readable = [e for e in exps if reach.sees_identifiers(e)]
-    if not readable:
-        raise Http404("No such participant")
-    return matches[0][0], readable
+
+
+def _readable(reader: access.Access, experiments: list[Experiment]) -> list[Experiment]:
+    """The experiments whose records this read may return: every API data read is an export,
+    so each needs the row-level export right (de-identified or full)."""
+    allowed = []
+    missing = None
+    for experiment in experiments:
+        try:
+            reader.require_right(experiment)
+        except access.RightMissing as exc:
+            missing = missing or exc
+        else:
+            allowed.append(experiment)
+    if not allowed and missing is not None:
+        raise right_missing(missing)
+    return allowed
 
 
 def select(
-    user: Any, key: ApiKey, dt: T.DataType, scope: str, scope_id: str, params: Params
+    reader: access.Access, dt: T.DataType, scope: str, scope_id: str, params: Params
 ) -> Selection:
-    """Resolve the scope (404 when it is unknown or out of reach) and apply the filters."""
-    if not access.key_allows(key, dt.scope):
+    """Resolve the scope (404 when it is unknown or out of reach), check the export right
+    (403 naming it) and apply the filters."""
+    if not reader.allows(dt.scope):
         raise forbidden(
             f"Insufficient permissions. Required: {dt.scope} (to read {dt.api_name}).",
             required=dt.scope,
-            provided=list(key.scopes),
+            provided=list(reader.key.scopes if reader.key is not None else []),
         )
     check_id("scopeId", scope_id)
     if params.room_id is not None:
@@ -222,21 +214,20 @@ def select(
     sort = sort or DEFAULT_SORT
     order = order or DEFAULT_ORDER
 
-    reach = access.Reach(user, key=key)
-    qs = access.records(user, dt, key=key, reach=reach)
+    qs = reader.records(dt)
     room = None
     query: dict[str, Any] = {}
     if params.room_id is not None:
-        room = access.get_room(user, params.room_id, key=key, reach=reach)
+        room = reader.room(params.room_id)
     if scope == "experiment":
-        experiment = access.get_experiment(user, scope_id, key=key, reach=reach)
+        experiment = reader.experiment(scope_id)
         if room is not None and room.experiment_id != experiment.pk:
             raise Http404("No such room in this experiment")
-        experiments = [experiment]
+        experiments = _readable(reader, [experiment])
         qs = qs.filter(experiment=experiment)
-        starts = Room.objects.filter(experiment=experiment)
+        starts = reader.rooms().filter(experiment=experiment)
     elif scope == "room":
-        scoped_room = access.get_room(user, scope_id, key=key, reach=reach)
+        scoped_room = reader.room(scope_id)
         if room is not None and room.pk != scoped_room.pk:
             raise bad_parameter(
                 "roomId",
@@ -245,13 +236,15 @@ def select(
                 expected=f"{scope_id} (the room in the path) or no roomId",
             )
         room = scoped_room
-        experiments = [room.experiment]
+        experiments = _readable(reader, [room.experiment])
         qs = qs.filter(room=room)
-        starts = Room.objects.filter(pk=room.pk)
+        starts = reader.rooms().filter(pk=room.pk)
     elif scope == "participant":
-        participant_pk, experiments = _participant_scope(user, key, scope_id, room, reach)
+        person = reader.participant(scope_id, room=room)
+        experiments = _readable(reader, person.experiments)
+        participant_pk = person.participant.pk
         qs = qs.filter(participant_id=participant_pk, experiment__in=experiments)
-        starts = Room.objects.filter(
+        starts = reader.rooms().filter(
             experiment__in=experiments, room_participants__participant_id=participant_pk
         )
     else:  # pragma: no cover - the path schema only lets the three scopes through
@@ -280,7 +273,7 @@ def select(
         cursor=cursor,
         experiment_ids=[e.pk for e in experiments],
     )
-    hidden = [e for e in experiments if not reach.sees_identifiers(e)]
+    hidden = [e for e in experiments if not reader.sees_identifiers(e)]
     if hidden:
         selection.deidentify = {e.public_id for e in hidden}
         selection.deidentifier = deidentifier_for(e.pk for e in hidden)

@@ -17,10 +17,11 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
-from ninja import NinjaAPI, Query, Schema
+from ninja import Field, NinjaAPI, Query, Schema
 
-from data_browser import copysql, csvcells, downloads
+from data_browser import access, copysql, csvcells, downloads
 from data_browser import datatypes as T
+from data_browser.models import ExportRight
 from hyperstudy_dash.health import api_health
 
 from . import errors, records
@@ -112,7 +113,7 @@ def read(
     started = time.perf_counter()
     errors.reject_unknown_parameters(request, type(p).model_fields)
     params = _params(p)
-    sel = records.select(request.user, request.auth, dt, scope, scope_id, params)
+    sel = records.select(access.for_request(request), dt, scope, scope_id, params)
     if params.format == "csv":
         return _csv(request, sel, params, f"{dt.file_stem}_{scope}_{scope_id}")
     limit = params.limit or records.DEFAULT_LIMIT
@@ -216,6 +217,43 @@ def health(request: HttpRequest) -> HttpResponse:
     """`{"status": "healthy", "version", "timestamp"}`, or `"degraded"` with a 503 when the
     database or the broker is down (the state of each is under `checks`). No key needed."""
     return api_health(VERSION)
+
+
+class AccessOut(Schema):
+    canView: bool = Field(description="The key reaches the experiment (its owner is a member)")
+    canExport: bool = Field(
+        description="The owner's export right allows some export (aggregate or more) and the "
+        "key has a read scope"
+    )
+    exportRight: Literal["none", "aggregate", "deidentified", "full"] = Field(
+        description="The owner's export right: the data endpoints need deidentified or full"
+    )
+
+
+@api.get(
+    "/data/check-access/experiment/{experimentId}",
+    response={200: AccessOut, **ERRORS},
+    url_name="check_access",
+    operation_id="check_access",
+    summary="Whether this key may view and export an experiment's data",
+    description=(
+        "No scope needed. 404 for an experiment the key does not reach. `exportRight` "
+        "`none` or `aggregate` means the data endpoints answer 403 (reading records is "
+        "exporting); `deidentified` returns codes instead of identifiers."
+    ),
+    tags=["data"],
+)
+def check_access(request: HttpRequest, experimentId: str) -> HttpResponse:
+    reader = access.for_request(request)
+    experiment = reader.experiment(records.check_id("experimentId", experimentId))
+    right = reader.export_right(experiment)
+    readable = any(reader.allows(scope) for scope in T.READ_SCOPES)
+    body = {
+        "canView": True,
+        "canExport": right != ExportRight.NONE and readable,
+        "exportRight": right,
+    }
+    return HttpResponse(orjson.dumps(body), content_type="application/json")
 
 
 @api.get("/data/{path:rest}", include_in_schema=False)

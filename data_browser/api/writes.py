@@ -16,14 +16,13 @@ from typing import Any, Literal
 
 import orjson
 from django.conf import settings
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Schema
 
 from data_browser import access, audit
 from data_browser import datatypes as T
 from data_browser.ingest import ingest
-from data_browser.models import ApiKey, Experiment, ExportRight, Membership, Room
+from data_browser.models import ApiKey, ExportRight
 from exports import services
 
 from .errors import ApiError, bad_parameter, error_response, forbidden, reject_unknown_parameters
@@ -51,13 +50,11 @@ class IngestResultOut(Schema):
     errors: list[RecordErrorOut]
 
 
-def _writable_experiments(user: Any, key: ApiKey) -> list[int]:
-    visible = access.experiments(user, key=key).values("pk")
-    return list(
-        Membership.objects.filter(user=user, experiment__in=visible)
-        .filter(Q(role=Membership.Role.OWNER) | Q(export_right=ExportRight.FULL))
-        .values_list("experiment_id", flat=True)
-    )
+def _writable_experiments(reader: access.Access) -> list[int]:
+    """Owners and collaborators with the full export right write (within the key's reach)."""
+    return [
+        pk for pk, m in reader.memberships.items() if m.effective_export_right == ExportRight.FULL
+    ]
 
 
 def _too_large(limit: int) -> ApiError:
@@ -135,13 +132,14 @@ def ingest_batch(request: HttpRequest, dt: T.DataType) -> HttpResponse:
     key: ApiKey = request.auth
     user = request.user
     reject_unknown_parameters(request, ())
-    if not access.key_allows(key, T.WRITE_SCOPE):
+    reader = access.for_request(request)
+    if not reader.allows(T.WRITE_SCOPE):
         raise forbidden(
             f"Insufficient permissions. Required: {T.WRITE_SCOPE} (to ingest data).",
             required=T.WRITE_SCOPE,
             provided=list(key.scopes),
         )
-    writable = _writable_experiments(user, key)
+    writable = _writable_experiments(reader)
     if not writable:
         raise ApiError(
             403,
@@ -157,9 +155,9 @@ def ingest_batch(request: HttpRequest, dt: T.DataType) -> HttpResponse:
         if isinstance(r, dict) and isinstance(room := r.get(room_field), str) and "\x00" not in room
     }
     allowed = set(
-        Room.objects.filter(public_id__in=wanted, experiment_id__in=writable).values_list(
-            "public_id", flat=True
-        )
+        reader.rooms()
+        .filter(public_id__in=wanted, experiment_id__in=writable)
+        .values_list("public_id", flat=True)
     )
     positions, accepted_records, refused = [], [], []
     for index, record in enumerate(batch):
@@ -184,7 +182,7 @@ def ingest_batch(request: HttpRequest, dt: T.DataType) -> HttpResponse:
         "rejected": len(errors),
         "errors": errors,
     }
-    experiments = list(Experiment.objects.filter(rooms__public_id__in=allowed).distinct()[:2])
+    experiments = list(reader.experiments().filter(rooms__public_id__in=allowed)[:2])
     audit.record(
         "data.ingested",
         actor=user,
@@ -285,7 +283,7 @@ class ExportScope(Schema):
 class ExportJobOut(Schema):
     status: Literal["success"]
     id: str
-    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    state: Literal["queued", "running", "succeeded", "failed", "cancelled", "denied"]
     level: str
     scope: ExportScope
     format: str
@@ -327,7 +325,7 @@ def _job_response(job: Any, request: HttpRequest, status: int = 200) -> HttpResp
 def _job(request: HttpRequest, export_id: str) -> Any:
     """The user's job, if the key reaches its experiment."""
     job = services.get_job(request.user, export_id)
-    if not access.experiments(request.user, key=request.auth).filter(pk=job.experiment_id):
+    if not access.for_request(request).is_member(job.experiment):
         raise ApiError(404, "NOT_FOUND", "No such export")
     return job
 

@@ -98,7 +98,7 @@ def find_user(identifier: str) -> AbstractBaseUser:
 
 
 def _require_manage(actor: Any, experiment: Experiment) -> None:
-    if not access.can_manage_access(actor, experiment):
+    if not access.for_user(actor).can_manage(experiment):
         raise PermissionDenied("Only the experiment's owners and lab admins manage access.")
 
 
@@ -231,7 +231,7 @@ def share_ownership(
     collaborator in the same transaction, so the experiment is never without an owner."""
     _require_manage(actor, experiment)
     user = find_user(identifier)
-    mine = access.membership(actor, experiment)
+    mine = access.for_user(actor).membership(experiment)
     if transfer and (mine is None or mine.role != Membership.Role.OWNER):
         raise GovernanceError("Only an owner can transfer their ownership.")
     if transfer and user.pk == actor.pk:
@@ -450,7 +450,7 @@ def delete_data(
 ) -> Plan:
     """Remove the records of all seven types in ``scope``, the recording files and the export
     files holding them, in one transaction; the audit entry names the scope by codes only."""
-    if check_rights and not access.can_delete(actor, scope.experiment):
+    if check_rights and not access.for_user(actor).is_owner(scope.experiment):
         raise PermissionDenied("Only the experiment's owners delete data.")
     with transaction.atomic():
         _lock(scope.experiment)
@@ -531,7 +531,7 @@ def earlier_participant_deletion(
 
 
 def _require_owner(actor: Any, experiment: Experiment) -> None:
-    if not access.can_delete(actor, experiment):
+    if not access.for_user(actor).is_owner(experiment):
         raise PermissionDenied("Only the experiment's owners change its retention and status.")
 
 
@@ -659,10 +659,10 @@ def _status_audit(
 
 def participant_experiments(user: Any):
     """Experiments the participant account took part in."""
-    participant = access.participant_of(user)
-    if participant is None:
+    reader = access.for_user(user)
+    if reader.own_participant is None:
         return Experiment.objects.none()
-    return Experiment.objects.filter(rooms__room_participants__participant=participant).distinct()
+    return reader.experiments()
 
 
 def create_request(

@@ -32,7 +32,6 @@ from data_browser.models import (
     Experiment,
     Membership,
     Participant,
-    Room,
     RoomParticipant,
 )
 
@@ -43,30 +42,31 @@ MY_DATA_PAGE_SIZE = 50
 AUDIT_PAGE_SIZE = 50
 
 
-def _experiment(user: Any, public_id: str) -> tuple[Experiment, bool]:
+def _experiment(request: HttpRequest, public_id: str) -> tuple[Experiment, bool]:
     """The experiment whose access page the user may open, and whether they may change it.
 
     Owners and lab admins manage; collaborators read; everyone else gets a 404.
     """
-    managed = access.experiments(user, action=access.MANAGE).filter(public_id=public_id).first()
+    reader = access.for_request(request)
+    managed = reader.experiments(action=access.MANAGE).filter(public_id=public_id).first()
     if managed is not None:
         return managed, True
-    member = Experiment.objects.filter(public_id=public_id, memberships__user=user).first()
-    if member is None or not access.membership(user, member):
+    member = reader.experiment(public_id)
+    if not reader.is_member(member):
         raise Http404("No such experiment")
     return member, False
 
 
-def _owned_experiment(user: Any, public_id: str) -> Experiment:
+def _owned_experiment(request: HttpRequest, public_id: str) -> Experiment:
     """For owner-only actions: 404 if the user cannot see the experiment, 403 if not an owner."""
-    experiment, _ = _experiment(user, public_id)
-    if not access.can_delete(user, experiment):
+    experiment, _ = _experiment(request, public_id)
+    if not access.for_request(request).is_owner(experiment):
         raise PermissionDenied("Only the experiment's owners may do this.")
     return experiment
 
 
-def _managed_experiment(user: Any, public_id: str) -> Experiment:
-    experiment, can_manage = _experiment(user, public_id)
+def _managed_experiment(request: HttpRequest, public_id: str) -> Experiment:
+    experiment, can_manage = _experiment(request, public_id)
     if not can_manage:
         raise PermissionDenied("Only owners and lab admins change access.")
     return experiment
@@ -80,10 +80,8 @@ def access_index(request: HttpRequest) -> HttpResponse:
     """Lab admins land on the lab page; everyone else sees the experiments they belong to."""
     if access.is_lab_admin(request.user):
         return redirect("data_browser:lab_access")
-    memberships = (
-        Membership.objects.filter(user=request.user)
-        .select_related("experiment")
-        .order_by("experiment__name")
+    memberships = sorted(
+        access.for_request(request).memberships.values(), key=lambda m: m.experiment.name
     )
     return render(
         request,
@@ -96,7 +94,8 @@ def access_index(request: HttpRequest) -> HttpResponse:
 
 
 def _access_context(request: HttpRequest, experiment: Experiment, can_manage: bool) -> dict:
-    is_owner = access.can_delete(request.user, experiment)
+    reader = access.for_request(request)
+    is_owner = reader.is_owner(experiment)
     members = (
         Membership.objects.filter(experiment=experiment)
         .select_related("user")
@@ -118,7 +117,7 @@ def _access_context(request: HttpRequest, experiment: Experiment, can_manage: bo
         "rights": forms.ChangeMemberForm.base_fields["export_right"].choices,
         "roles": forms.ChangeMemberForm.base_fields["role"].choices,
         "pending": S.pending_requests(experiment).select_related("participant") if is_owner else [],
-        "self_member": access.membership(request.user, experiment),
+        "self_member": reader.membership(experiment),
         "is_lab_admin": access.is_lab_admin(request.user),
     }
 
@@ -126,7 +125,7 @@ def _access_context(request: HttpRequest, experiment: Experiment, can_manage: bo
 def _access_page(
     request: HttpRequest, experiment: Experiment, *, status: int = 200, **overrides: Any
 ) -> HttpResponse:
-    _, can_manage = _experiment(request.user, experiment.public_id)
+    _, can_manage = _experiment(request, experiment.public_id)
     context = _access_context(request, experiment, can_manage)
     context.update(overrides)
     return render(request, "governance/experiment_access.html", context, status=status)
@@ -138,14 +137,14 @@ def _back_to_access(experiment: Experiment) -> HttpResponse:
 
 @login_required
 def experiment_access(request: HttpRequest, experiment_id: str) -> HttpResponse:
-    experiment, _ = _experiment(request.user, experiment_id)
+    experiment, _ = _experiment(request, experiment_id)
     return _access_page(request, experiment)
 
 
 @login_required
 @require_POST
 def member_add(request: HttpRequest, experiment_id: str) -> HttpResponse:
-    experiment = _managed_experiment(request.user, experiment_id)
+    experiment = _managed_experiment(request, experiment_id)
     form = forms.AddMemberForm(request.POST)
     if form.is_valid():
         try:
@@ -176,7 +175,7 @@ def _membership(experiment: Experiment, membership_id: int) -> Membership:
 @login_required
 @require_POST
 def member_change(request: HttpRequest, experiment_id: str, membership_id: int) -> HttpResponse:
-    experiment, can_manage = _experiment(request.user, experiment_id)
+    experiment, can_manage = _experiment(request, experiment_id)
     membership = _membership(experiment, membership_id)
     if not can_manage:
         raise PermissionDenied("Only owners and lab admins change access; nobody their own.")
@@ -194,15 +193,15 @@ def member_change(request: HttpRequest, experiment_id: str, membership_id: int) 
 @login_required
 @require_POST
 def member_remove(request: HttpRequest, experiment_id: str, membership_id: int) -> HttpResponse:
-    experiment = _managed_experiment(request.user, experiment_id)
+    experiment = _managed_experiment(request, experiment_id)
     membership = _membership(experiment, membership_id)
     try:
         S.remove_member(request.user, membership, request=request)
     except S.GovernanceError as exc:
         return _access_page(request, experiment, status=400, change_errors={"": [str(exc)]})
     messages.success(request, f"{membership.user.get_username()} no longer has access.")
-    if membership.user_id == request.user.pk and not access.can_manage_access(
-        request.user, experiment
+    if membership.user_id == request.user.pk and not access.for_user(request.user).can_manage(
+        experiment
     ):
         return redirect("data_browser:access")
     return _back_to_access(experiment)
@@ -211,7 +210,7 @@ def member_remove(request: HttpRequest, experiment_id: str, membership_id: int) 
 @login_required
 @require_POST
 def ownership(request: HttpRequest, experiment_id: str) -> HttpResponse:
-    experiment = _managed_experiment(request.user, experiment_id)
+    experiment = _managed_experiment(request, experiment_id)
     form = forms.OwnershipForm(request.POST)
     if form.is_valid():
         transfer = form.cleaned_data["mode"] == forms.OwnershipForm.TRANSFER
@@ -234,7 +233,7 @@ def ownership(request: HttpRequest, experiment_id: str) -> HttpResponse:
 @login_required
 @require_POST
 def retention(request: HttpRequest, experiment_id: str) -> HttpResponse:
-    experiment = _owned_experiment(request.user, experiment_id)
+    experiment = _owned_experiment(request, experiment_id)
     form = forms.RetentionForm(request.POST)
     if form.is_valid():
         try:
@@ -258,7 +257,7 @@ def retention(request: HttpRequest, experiment_id: str) -> HttpResponse:
 @login_required
 @require_POST
 def experiment_status(request: HttpRequest, experiment_id: str) -> HttpResponse:
-    experiment = _owned_experiment(request.user, experiment_id)
+    experiment = _owned_experiment(request, experiment_id)
     form = forms.StatusForm(request.POST)
     if not form.is_valid():
         return _access_page(request, experiment, status=400, status_errors=form.errors)
@@ -276,7 +275,7 @@ def experiment_status(request: HttpRequest, experiment_id: str) -> HttpResponse:
 
 @login_required
 def experiment_requests(request: HttpRequest, experiment_id: str) -> HttpResponse:
-    experiment = _owned_experiment(request.user, experiment_id)
+    experiment = _owned_experiment(request, experiment_id)
     requests = DataRequest.objects.filter(experiment=experiment).select_related(
         "participant", "decided_by"
     )
@@ -295,7 +294,7 @@ def experiment_requests(request: HttpRequest, experiment_id: str) -> HttpRespons
 @login_required
 @require_POST
 def request_decide(request: HttpRequest, experiment_id: str, request_id: int) -> HttpResponse:
-    experiment = _owned_experiment(request.user, experiment_id)
+    experiment = _owned_experiment(request, experiment_id)
     data_request = get_object_or_404(DataRequest, pk=request_id, experiment=experiment)
     form = forms.DecideForm(request.POST)
     back = reverse("data_browser:experiment_requests", args=[experiment.public_id])
@@ -330,9 +329,11 @@ def _message(request: HttpRequest, text: str, back: str, *, status: int) -> Http
 @login_required
 def manage_data(request: HttpRequest, experiment_id: str) -> HttpResponse:
     """The rooms and participants of an experiment, each with its delete link."""
-    experiment = _owned_experiment(request.user, experiment_id)
+    experiment = _owned_experiment(request, experiment_id)
     rooms = (
-        Room.objects.filter(experiment=experiment)
+        access.for_request(request)
+        .rooms()
+        .filter(experiment=experiment)
         .annotate(people=Count("room_participants"))
         .prefetch_related(
             Prefetch(
@@ -380,7 +381,7 @@ def _confirm_or_delete(request: HttpRequest, scope: S.Scope, what: str, back: st
 
 @login_required
 def delete_experiment_data(request: HttpRequest, experiment_id: str) -> HttpResponse:
-    experiment = _owned_experiment(request.user, experiment_id)
+    experiment = _owned_experiment(request, experiment_id)
     back = reverse("data_browser:manage_data", args=[experiment.public_id])
     return _confirm_or_delete(
         request, S.Scope(experiment), f"all data of {experiment.public_id}", back
@@ -389,9 +390,10 @@ def delete_experiment_data(request: HttpRequest, experiment_id: str) -> HttpResp
 
 @login_required
 def delete_room(request: HttpRequest, experiment_id: str, room_id: str) -> HttpResponse:
-    experiment = _owned_experiment(request.user, experiment_id)
+    experiment = _owned_experiment(request, experiment_id)
     back = reverse("data_browser:manage_data", args=[experiment.public_id])
-    room = Room.objects.filter(experiment=experiment, public_id=room_id).first()
+    room = access.for_request(request).rooms().filter(experiment=experiment, public_id=room_id)
+    room = room.first()
     if room is None:
         earlier = S.earlier_room_deletion(experiment, room_id)
         if earlier is None:
@@ -408,9 +410,13 @@ def delete_room(request: HttpRequest, experiment_id: str, room_id: str) -> HttpR
 def delete_participant(
     request: HttpRequest, experiment_id: str, participant_id: str
 ) -> HttpResponse:
-    experiment = _owned_experiment(request.user, experiment_id)
+    experiment = _owned_experiment(request, experiment_id)
     back = reverse("data_browser:manage_data", args=[experiment.public_id])
-    participant = Participant.objects.filter(public_id=participant_id).first()
+    try:
+        found = access.for_request(request).participant(participant_id, experiment=experiment)
+    except Http404:
+        found = None
+    participant = found.participant if found is not None else None
     scope = S.Scope(experiment, participant=participant) if participant else None
     if scope is None or not scope.room_participants().exists():
         earlier = S.earlier_participant_deletion(experiment, participant_id)
@@ -437,7 +443,9 @@ def lab_access(request: HttpRequest) -> HttpResponse:
     _lab_admin(request)
     lab = access.profile(request.user).lab
     experiments = (
-        Experiment.objects.filter(lab=lab)
+        access.for_request(request)
+        .experiments(action=access.MANAGE)
+        .filter(lab=lab)
         .prefetch_related(
             Prefetch(
                 "memberships",
@@ -664,7 +672,8 @@ def _own_records(
 ) -> Any:
     """A page of the participant's own records: their own id and name kept, everyone else
     replaced by codes, free text and payloads scrubbed of others' identifiers."""
-    qs = access.records(request.user, dt).filter(participant=participant).order_by("timestamp")
+    reader = access.for_request(request)
+    qs = reader.records(dt).filter(participant=participant).order_by("timestamp")
     page = Paginator(T.select(dt, qs), MY_DATA_PAGE_SIZE).get_page(page_number)
     rows = list(page.object_list)
     records = T.to_records(dt, rows, url_for=lambda name: signed_url(request, name))
@@ -698,13 +707,15 @@ def my_data(request: HttpRequest) -> HttpResponse:
     if request.htmx:
         return render(request, "governance/_my_records.html", context)
     sessions = (
-        access.room_participants(request.user)
+        access.for_request(request)
+        .room_participants()
         .filter(participant=participant)
         .select_related("room__experiment")
         .order_by("-room__started_at")
     )
     others = (
-        access.room_participants(request.user)
+        access.for_request(request)
+        .room_participants()
         .filter(room_id__in=sessions.values("room_id"))
         .exclude(participant=participant)
         .select_related("participant", "room__experiment")

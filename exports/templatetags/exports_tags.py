@@ -24,11 +24,11 @@ register = template.Library()
 def export_button(
     context, level, experiment, room=None, participant=None, data_type=None, label="Download"
 ):
+    from data_browser import access
     from exports.services import allowed_modes
 
     request = context.get("request")
-    reach = context.get("reach")  # the page's, when it read the memberships already
-    if request is None or not allowed_modes(request.user, experiment, level, reach=reach):
+    if request is None or not allowed_modes(access.for_request(request), experiment, level):
         return ""
     params = {"level": level, "experiment": experiment.public_id}
     for name, value in (("room", room), ("participant", participant), ("type", data_type)):

@@ -15,9 +15,9 @@ from django.core.files.storage import default_storage
 from django.db.models import Min
 from django.test import Client
 
+from data_browser import access, media
 from data_browser import datatypes as T
-from data_browser import media
-from data_browser.models import Recording, Room
+from data_browser.models import ApiKey, Recording, Room
 
 pytestmark = pytest.mark.django_db
 
@@ -356,8 +356,7 @@ def test_full_csv_by_copy_equals_the_python_writer(world, make_key, api, monkeyp
     selection_types = [d for d in T.DATA_TYPES if d is not T.RECORDINGS]
     assert (dt in selection_types) == used_copy(
         records.select(
-            world.user("owner"),
-            records.ApiKey.objects.get(prefix=key[:17]),
+            access.for_user(world.user("owner"), key=ApiKey.objects.get(prefix=key[:17])),
             dt,
             "room",
             world.room.public_id,

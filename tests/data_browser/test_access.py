@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 def visible_experiments(user, **kw):
-    return set(access.experiments(user, **kw).values_list("public_id", flat=True))
+    return set(access.for_user(user).experiments(**kw).values_list("public_id", flat=True))
 
 
 def test_it_shows_owners_all_their_experiments(world):
@@ -36,7 +36,7 @@ def test_it_shows_collaborators_only_experiments_they_belong_to(world):
 def test_it_shows_outsiders_only_their_own_lab(world):
     assert visible_experiments(world.user("outsider")) == {"exp_other_lab"}
     with pytest.raises(Http404):
-        access.get_experiment(world.user("outsider"), "exp_research_001")
+        access.for_user(world.user("outsider")).experiment("exp_research_001")
 
 
 def test_it_lists_the_lab_to_lab_admins_but_shows_no_data(world):
@@ -47,35 +47,35 @@ def test_it_lists_the_lab_to_lab_admins_but_shows_no_data(world):
         "exp_solo_rating",
         "exp_pilot_2023",
     }
-    assert not access.records(admin, T.EVENTS).exists()
-    assert access.can_manage_access(admin, world.experiment)
-    assert not access.can_manage_access(admin, world.other)
+    assert not access.for_user(admin).records(T.EVENTS).exists()
+    assert access.for_user(admin).can_manage(world.experiment)
+    assert not access.for_user(admin).can_manage(world.other)
 
 
 def test_it_lets_a_lab_admin_see_data_once_granted_a_membership(world):
     admin = world.user("labadmin")
     Membership.objects.create(user=admin, experiment=world.experiment)
-    assert access.records(admin, T.EVENTS).filter(experiment=world.experiment).exists()
+    assert access.for_user(admin).records(T.EVENTS).filter(experiment=world.experiment).exists()
 
 
 def test_it_shows_participants_only_their_own_records(world):
     user = world.user("participant")
-    own = access.records(user, T.EVENTS)
+    own = access.for_user(user).records(T.EVENTS)
     assert own.exists()
     assert set(own.values_list("participant_id", flat=True)) == {world.participant.pk}
-    assert set(access.rooms(user).values_list("pk", flat=True)) == {world.room.pk}
+    assert set(access.for_user(user).rooms().values_list("pk", flat=True)) == {world.room.pk}
     # Co-participants are listed (the views show them by code), nobody from other rooms.
-    listed = access.room_participants(user)
+    listed = access.for_user(user).room_participants()
     assert set(listed.values_list("room_id", flat=True)) == {world.room.pk}
     assert listed.count() == RoomParticipant.objects.filter(room=world.room).count()
 
 
 def test_it_hides_everything_from_anonymous_and_inactive_users(world):
-    assert not access.experiments(AnonymousUser()).exists()
-    assert not access.records(AnonymousUser(), T.CHAT).exists()
+    assert not access.for_user(AnonymousUser()).experiments().exists()
+    assert not access.for_user(AnonymousUser()).records(T.CHAT).exists()
     owner = world.user("owner")
     owner.is_active = False
-    assert not access.records(owner, T.CHAT).exists()
+    assert not access.for_user(owner).records(T.CHAT).exists()
 
 
 @pytest.mark.parametrize(
@@ -93,9 +93,9 @@ def test_it_hides_everything_from_anonymous_and_inactive_users(world):
 )
 def test_it_caps_exports_at_the_export_right(world, role, modes):
     user = world.user(role)
-    assert set(access.allowed_anonymizations(user, world.experiment)) == modes
+    assert set(access.for_user(user).allowed_anonymizations(world.experiment)) == modes
     for mode in A.values:
-        assert access.can_export(user, world.experiment, mode) == (mode in modes)
+        assert access.for_user(user).can_export(world.experiment, mode) == (mode in modes)
 
 
 @pytest.mark.parametrize(
@@ -111,9 +111,9 @@ def test_it_caps_exports_at_the_export_right(world, role, modes):
 )
 def test_it_answers_identity_delete_and_manage(world, role, identified, delete, manage):
     user = world.user(role)
-    assert access.sees_identifiers(user, world.experiment) is identified
-    assert access.can_delete(user, world.experiment) is delete
-    assert access.can_manage_access(user, world.experiment) is manage
+    assert access.for_user(user).sees_identifiers(world.experiment) is identified
+    assert access.for_user(user).is_owner(world.experiment) is delete
+    assert access.for_user(user).can_manage(world.experiment) is manage
 
 
 def test_it_limits_api_keys_to_their_scopes_and_experiments(world):
@@ -126,10 +126,10 @@ def test_it_limits_api_keys_to_their_scopes_and_experiments(world):
         key_hash="x",
         scopes=["read:events"],
     )
-    assert access.records(owner, T.EVENTS, key=key).exists()
-    assert not access.records(owner, T.CHAT, key=key).exists()
+    assert access.for_user(owner, key=key).records(T.EVENTS).exists()
+    assert not access.for_user(owner, key=key).records(T.CHAT).exists()
     key.experiments.add(world.solo)
-    scoped = access.records(owner, T.EVENTS, key=key)
+    scoped = access.for_user(owner, key=key).records(T.EVENTS)
     assert set(scoped.values_list("experiment_id", flat=True)) == {world.solo.pk}
 
 
@@ -138,14 +138,14 @@ def test_it_cuts_a_key_off_when_its_owner_loses_the_membership(world):
     key = ApiKey.objects.create(
         user=user, name="k", prefix="p2", last_four="abcd", key_hash="x", scopes=["read:events"]
     )
-    assert access.records(user, T.EVENTS, key=key).exists()
+    assert access.for_user(user, key=key).records(T.EVENTS).exists()
     Membership.objects.filter(user=user).delete()
-    assert not access.records(user, T.EVENTS, key=key).exists()
+    assert not access.for_user(user, key=key).records(T.EVENTS).exists()
 
 
 def test_it_returns_404_for_rooms_and_participants_outside_the_scope(world):
     with pytest.raises(Http404):
-        access.get_room(world.user("outsider"), world.room.public_id)
+        access.for_user(world.user("outsider")).room(world.room.public_id)
     other_room_participant = (
         RoomParticipant.objects.filter(room__experiment=world.experiment)
         .exclude(room=world.room)
@@ -153,45 +153,58 @@ def test_it_returns_404_for_rooms_and_participants_outside_the_scope(world):
         .first()
     )
     with pytest.raises(Http404):
-        access.get_room(world.user("participant"), other_room_participant.room.public_id)
-    room = access.get_room(world.user("viewer"), world.room.public_id)
-    rp = access.get_room_participant(world.user("viewer"), room, world.participant.public_id)
+        access.for_user(world.user("participant")).room(other_room_participant.room.public_id)
+    room = access.for_user(world.user("viewer")).room(world.room.public_id)
+    viewer = access.for_user(world.user("viewer"))
+    code = viewer.ref(world.experiment, world.participant.public_id)
+    assert code != world.participant.public_id
+    rp = viewer.participant(code, room=room).room_participant
     assert rp.participant == world.participant
+    # The viewer sees no identifiers: a raw participant id is a 404 like an unknown one.
+    with pytest.raises(Http404):
+        viewer.participant(world.participant.public_id, room=room)
     assert Event.objects.filter(room=room).exists()
 
 
-def found(user, experiment, reach) -> object:
+def found(reader, experiment) -> object:
     try:
-        return access.get_experiment(user, experiment.public_id, reach=reach)
+        return reader.experiment(experiment.public_id)
     except Http404:
         return None
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_a_reach_answers_as_the_access_layer_does(world, role):
+def test_an_access_object_answers_from_one_read_of_the_memberships(world, role):
     user = world.user(role)
-    reach = access.Reach(user)
+    reader = access.for_user(user)
     for experiment in (world.experiment, world.solo, world.archived, world.other):
-        assert reach.sees_identifiers(experiment) == access.sees_identifiers(user, experiment)
-        assert found(user, experiment, reach) == found(user, experiment, None)
-    for dt in T.DATA_TYPES:
-        with_reach = access.records(user, dt, reach=reach).values_list("pk", flat=True)
-        assert set(with_reach) == set(access.records(user, dt).values_list("pk", flat=True))
+        fresh = access.for_user(user)
+        assert reader.sees_identifiers(experiment) == fresh.sees_identifiers(experiment)
+        assert found(reader, experiment) == found(fresh, experiment)
+        expected = set(fresh.experiments().values_list("pk", flat=True))
+        assert (experiment.pk in expected) == (found(reader, experiment) is not None)
 
 
-def test_a_reach_serves_only_the_user_and_key_it_was_read_for(world):
+def test_an_access_object_of_a_key_sees_only_the_keys_experiments(world):
     owner = world.user("owner")
     key = ApiKey.objects.create(
         user=owner, name="k", prefix="p3", last_four="abcd", key_hash="x", scopes=["read:events"]
     )
     key.experiments.add(world.solo)
-    reach = access.Reach(owner, key=key)
-    assert set(reach.rights) == {world.solo.pk}
-    assert not reach.sees_identifiers(world.experiment)
-    with pytest.raises(ValueError, match="another user or key"):
-        access.records(owner, T.EVENTS, reach=reach)
-    with pytest.raises(ValueError, match="another user or key"):
-        access.records(world.user("collaborator"), T.EVENTS, key=key, reach=reach)
+    reader = access.for_user(owner, key=key)
+    assert set(reader.memberships) == {world.solo.pk}
+    assert not reader.sees_identifiers(world.experiment)
+    # A key is its owner's: someone else holding it reads nothing.
+    assert not access.for_user(world.user("collaborator"), key=key).records(T.EVENTS).exists()
+
+
+def test_a_request_builds_its_access_object_once(world, rf):
+    request = rf.get("/")
+    request.user = world.user("owner")
+    first = access.for_request(request)
+    assert access.for_request(request) is first
+    request.user = world.user("viewer")
+    assert access.for_request(request) is not first
 
 
 def test_an_authenticated_key_knows_without_a_query_that_it_is_unrestricted(
@@ -208,22 +221,18 @@ def test_an_authenticated_key_knows_without_a_query_that_it_is_unrestricted(
         assert access.key_experiment_ids(restricted) == [world.solo.pk]
 
 
-def test_a_reach_finds_its_members_experiments_without_a_query(world, django_assert_num_queries):
+def test_an_access_object_finds_its_members_experiments_without_a_query(
+    world, django_assert_num_queries
+):
     owner = world.user("owner")
-    reach = access.Reach(owner)
+    reader = access.for_user(owner)
+    assert reader.memberships  # read once
     with django_assert_num_queries(0):
-        assert (
-            access.get_experiment(owner, world.experiment.public_id, reach=reach)
-            == world.experiment
-        )
+        assert reader.experiment(world.experiment.public_id) == world.experiment
     # Anyone else's experiment is still looked up, and still a 404.
     with pytest.raises(Http404):
-        access.get_experiment(owner, world.other.public_id, reach=reach)
+        reader.experiment(world.other.public_id)
     # A participant's own experiment is no membership: looked up through their sessions.
-    participant = world.user("participant")
-    reach = access.Reach(participant)
-    assert reach.experiments == {}
-    assert (
-        access.get_experiment(participant, world.experiment.public_id, reach=reach)
-        == world.experiment
-    )
+    participant = access.for_user(world.user("participant"))
+    assert participant.memberships == {}
+    assert participant.experiment(world.experiment.public_id) == world.experiment

@@ -93,7 +93,7 @@ def test_it_deletes_a_participant_everywhere_at_once(
     assert counts(participant=target, experiment=world.experiment) == dict.fromkeys(T.BY_KEY, 0)
     owner = world.user("owner")
     for dt in T.DATA_TYPES:
-        assert not access.records(owner, dt).filter(participant__public_id=pid).exists()
+        assert not access.for_user(owner).records(dt).filter(participant__public_id=pid).exists()
     assert not any(default_storage.exists(f) for f in files)
     assert not ExportJob.objects.filter(pk=job.pk).exists()
     assert not default_storage.exists(job.file.name)

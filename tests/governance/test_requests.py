@@ -91,7 +91,7 @@ def test_a_participant_has_their_data_deleted(
     assert dr.status == "approved"
     owner = world.user("owner")
     for dt in T.DATA_TYPES:
-        assert not access.records(owner, dt).filter(participant__public_id=me).exists()
+        assert not access.for_user(owner).records(dt).filter(participant__public_id=me).exists()
     assert client.get(api_url, headers={"X-API-Key": raw}).status_code == 404
     with django_capture_on_commit_callbacks(execute=True):
         from exports.services import start_export
@@ -124,7 +124,9 @@ def test_a_request_is_decided_only_once(client, world):
     dr.refresh_from_db()
     assert dr.status == "declined"
     assert AuditEntry.objects.count() == before
-    assert access.records(world.user("owner"), T.EVENTS).filter(participant=world.participant)
+    assert (
+        access.for_user(world.user("owner")).records(T.EVENTS).filter(participant=world.participant)
+    )
 
 
 def test_a_participant_cannot_ask_twice_or_where_requests_are_off(client, world):

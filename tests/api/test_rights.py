@@ -1,0 +1,223 @@
+"""The API's access matrix: every data endpoint x every export right x every format.
+
+Reading records through the API is exporting: a key reads rows only where its owner's export
+right is de-identified (codes, as in exports) or full (identifiers); a view-only or an
+aggregate-only right gets a 403 that names the right it lacks, an experiment the key does not
+reach a 404. ``check-access`` tells a script which of these it is before it asks.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from data_browser import datatypes as T
+from data_browser.api.keys import InvalidKeyRequest, create_key
+from data_browser.identity import participant_code
+from data_browser.models import Membership, Participant, RoomParticipant
+
+pytestmark = pytest.mark.django_db
+
+# Formats of the data endpoints (ndjson joins when the API serves it).
+FORMATS = ("json", "csv")
+SCOPES = ("experiment", "room", "participant")
+ROWS = ("owner", "fullcollab", "collaborator")  # roles whose keys read records
+REFUSED = {"viewer": "none", "aggcollab": "aggregate"}  # member, right below row level
+OUTSIDE = ("outsider", "labadmin")  # no membership of the experiment
+
+
+def scope_id(world, role: str, scope: str) -> str:
+    if scope == "experiment":
+        return world.experiment.public_id
+    if scope == "room":
+        return world.room.public_id
+    pid = world.participant.public_id
+    if role in ("owner", "fullcollab"):
+        return pid
+    return participant_code(world.experiment.public_id, pid)
+
+
+def read(api, key: str, dt: T.DataType, scope: str, sid: str, fmt: str):
+    return api(f"/data/{dt.api_name}/{scope}/{sid}", key, format=fmt, limit=50)
+
+
+def body_text(response) -> str:
+    if response.streaming:
+        return b"".join(response.streaming_content).decode()
+    return response.content.decode()
+
+
+def identifiers(world) -> set[str]:
+    people = Participant.objects.filter(
+        room_participants__room__experiment=world.experiment
+    ).distinct()
+    return {p.public_id for p in people}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("role", ROWS)
+def test_row_level_rights_read_every_type_and_scope(world, make_key, api, role, fmt):
+    key = make_key(role)
+    ids = identifiers(world)
+    for dt in T.DATA_TYPES:
+        for scope in SCOPES:
+            r = read(api, key, dt, scope, scope_id(world, role, scope), fmt)
+            assert r.status_code == 200, (dt.key, scope, r.content[:200])
+            text = body_text(r)
+            if scope == "room" and dt in (T.EVENTS, T.CHAT):
+                assert rows_of_text(text, fmt), (dt.key, scope)
+            leaked = {pid for pid in ids if pid in text}
+            if role == "collaborator":
+                # De-identified: codes exactly as in exports, no participant id anywhere.
+                assert not leaked, (dt.key, scope, fmt, leaked)
+            elif scope == "participant" and dt is T.EVENTS:
+                assert world.participant.public_id in text
+
+
+def rows_of_text(text: str, fmt: str) -> bool:
+    if fmt == "csv":
+        return text.count("\n") > 1
+    return '"data":[]' not in text
+
+
+def test_deidentified_rows_carry_the_export_codes(world, make_key, api):
+    key = make_key("collaborator")
+    r = api(f"/data/events/room/{world.room.public_id}", key, limit=1000)
+    codes = {row["participantId"] for row in r.json()["data"]}
+    expected = {
+        participant_code(world.experiment.public_id, rp.participant.public_id)
+        for rp in RoomParticipant.objects.filter(room=world.room).select_related("participant")
+    }
+    assert codes and codes <= expected
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("role", sorted(REFUSED))
+def test_rights_below_row_level_get_403_naming_the_right(world, make_key, api, role, fmt):
+    key = make_key(role)
+    for dt in T.DATA_TYPES:
+        for scope in SCOPES:
+            r = read(api, key, dt, scope, scope_id(world, role, scope), fmt)
+            assert r.status_code == 403, (dt.key, scope, r.status_code)
+            assert r["Content-Type"].startswith("application/json")
+            text = r.content.decode()
+            assert "export right" in text
+            assert "de-identified" in text.lower() or "deidentified" in text
+            assert REFUSED[role] in text  # the right the key's owner has
+            assert world.participant.public_id not in text
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("role", OUTSIDE)
+def test_keys_without_a_membership_get_404(world, make_key, api, role, fmt):
+    key = make_key(role)
+    for dt in T.DATA_TYPES:
+        for scope in SCOPES:
+            sid = scope_id(world, "collaborator", scope)
+            assert read(api, key, dt, scope, sid, fmt).status_code == 404, (dt.key, scope)
+            raw = world.participant.public_id
+            r = api(f"/data/{dt.api_name}/participant/{raw}", key, format=fmt)
+            assert r.status_code == 404
+
+
+def test_participant_accounts_get_no_keys(world):
+    with pytest.raises(InvalidKeyRequest):
+        create_key(world.user("participant"), name="mine", scopes=T.ALL_SCOPES)
+
+
+def test_a_raw_participant_id_is_a_404_below_the_full_right(world, make_key, api):
+    raw = world.participant.public_id
+    for role in ("collaborator", "viewer", "aggcollab"):
+        r = api(f"/data/events/participant/{raw}", make_key(role))
+        assert r.status_code == 404, role
+
+
+def test_a_lowered_right_applies_to_the_next_read_of_the_same_key(world, make_key, api):
+    key = make_key("fullcollab")
+    path = f"/data/chat/room/{world.room.public_id}"
+    assert api(path, key).status_code == 200
+    m = Membership.objects.get(user=world.user("fullcollab"), experiment=world.experiment)
+    m.export_right = "aggregate"
+    m.save()
+    r = api(path, key, format="csv")
+    assert r.status_code == 403 and "aggregate" in r.content.decode()
+    m.delete()
+    assert api(path, key).status_code == 404
+
+
+def test_a_key_restricted_to_another_experiment_reads_nothing_here(world, make_key, api):
+    key = make_key("owner", experiments=[world.solo])
+    assert api(f"/data/events/room/{world.room.public_id}", key).status_code == 404
+    r = api(f"/data/check-access/experiment/{world.experiment.public_id}", key)
+    assert r.status_code == 404
+
+
+# check-access
+
+
+@pytest.mark.parametrize(
+    ("role", "can_export", "right"),
+    [
+        ("owner", True, "full"),
+        ("fullcollab", True, "full"),
+        ("collaborator", True, "deidentified"),
+        ("aggcollab", True, "aggregate"),
+        ("viewer", False, "none"),
+    ],
+)
+def test_check_access_answers_for_the_key(world, make_key, api, role, can_export, right):
+    r = api(f"/data/check-access/experiment/{world.experiment.public_id}", make_key(role))
+    assert r.status_code == 200
+    assert r.json() == {"canView": True, "canExport": can_export, "exportRight": right}
+
+
+@pytest.mark.parametrize("role", OUTSIDE)
+def test_check_access_is_a_404_outside_the_keys_reach(world, make_key, api, role):
+    r = api(f"/data/check-access/experiment/{world.experiment.public_id}", make_key(role))
+    assert r.status_code == 404
+    assert api("/data/check-access/experiment/exp_nope", make_key("owner")).status_code == 404
+
+
+def test_check_access_needs_a_key_but_no_scope(world, make_key, api):
+    path = f"/data/check-access/experiment/{world.experiment.public_id}"
+    assert api(path).status_code == 401
+    key = make_key("owner", scopes=(T.WRITE_SCOPE,))
+    r = api(path, key)
+    assert r.status_code == 200
+    # A key that may read no data type can view but export nothing.
+    assert r.json() == {"canView": True, "canExport": False, "exportRight": "full"}
+
+
+# Export jobs over the API follow the same rights.
+
+
+@pytest.mark.parametrize(
+    ("role", "mode", "status"),
+    [
+        ("viewer", "aggregate", 403),
+        ("aggcollab", "remove", 403),
+        ("aggcollab", "aggregate", 202),
+        ("collaborator", "keep", 403),
+        ("collaborator", "remove", 202),
+    ],
+)
+def test_api_export_jobs_are_capped_by_the_export_right(
+    world, make_key, client, role, mode, status, django_capture_on_commit_callbacks
+):
+    body = {
+        "level": "room",
+        "experimentId": world.experiment.public_id,
+        "roomId": world.room.public_id,
+        "anonymization": mode,
+        "format": "csv",
+        "dataTypes": ["events"],
+    }
+    with django_capture_on_commit_callbacks(execute=False):
+        r = client.post(
+            "/api/v3/exports",
+            body,
+            content_type="application/json",
+            headers={"X-API-Key": make_key(role)},
+        )
+    assert r.status_code == status, r.content
+    if status == 403:
+        assert "export right" in r.content.decode()
