@@ -13,6 +13,7 @@ import hmac
 import secrets
 import string
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,7 @@ from django.utils import timezone
 
 from data_browser import access, audit
 from data_browser import datatypes as T
-from data_browser.models import ApiKey, Experiment, Membership
+from data_browser.models import ApiKey, Experiment, ExportRight
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -79,7 +80,7 @@ def may_have_keys(user: AbstractBaseUser) -> bool:
     """Researchers and lab admins may; a participant account (with no membership) may not."""
     if access.participant_of(user) is None:
         return True
-    return access.is_lab_admin(user) or Membership.objects.filter(user=user).exists()
+    return access.is_lab_admin(user) or bool(access.for_user(user).memberships)
 
 
 def create_key(
@@ -98,7 +99,7 @@ def create_key(
     if expires_at is not None and expires_at <= timezone.now():
         raise InvalidKeyRequest("the expiry must be in the future")
     restricted = list(experiments)
-    allowed = set(access.experiments(user).values_list("pk", flat=True))
+    allowed = set(access.for_user(user).memberships)
     if any(e.pk not in allowed for e in restricted):
         raise InvalidKeyRequest("a key can only be restricted to experiments you are a member of")
     while True:
@@ -173,6 +174,33 @@ def visible_keys(user: AbstractBaseUser) -> QuerySet:
     """A user's own keys; a lab admin also sees every key of the lab's users."""
     keys = ApiKey.objects.filter(user=user) | access.lab_api_keys(user)
     return keys.select_related("user").prefetch_related("experiments")
+
+
+# What a key's reads return in an experiment, by its owner's export right there.
+READS = {
+    ExportRight.NONE: "no data (view-only right)",
+    ExportRight.AGGREGATE: "aggregate exports only",
+    ExportRight.DEIDENTIFIED: "records, de-identified",
+    ExportRight.FULL: "records with identifiers",
+}
+
+
+@dataclass
+class KeyReach:
+    experiment: Experiment
+    right: str  # the owner's export right there
+
+    @property
+    def reads(self) -> str:
+        return READS[self.right]
+
+
+def reach(key: ApiKey) -> list[KeyReach]:
+    """The experiments a key can read now and what it gets there: its restriction ∩ its
+    owner's memberships, nothing once it is revoked or expired."""
+    reader = access.for_user(key.user, key=key)
+    found = [KeyReach(m.experiment, m.effective_export_right) for m in reader.memberships.values()]
+    return sorted(found, key=lambda r: r.experiment.public_id)
 
 
 def get_key(user: AbstractBaseUser, pk: int) -> ApiKey:
