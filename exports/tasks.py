@@ -61,7 +61,8 @@ RECHECK_SECONDS = 1.0  # how often a running job asks again whether it may still
 
 class _Progress:
     """Counts rows and, at most twice a second, writes them and the status message to the row
-    and reads the cancel flag (raising ``Cancelled``)."""
+    and reads the cancel flag (raising ``Cancelled``); every ``RECHECK_SECONDS`` it also asks
+    whether the job may still read (raising ``AccessWithdrawn``)."""
 
     def __init__(self, job: ExportJob, piece: ExportPiece | None = None) -> None:
         self.job_id = job.pk

@@ -221,3 +221,44 @@ def test_api_export_jobs_are_capped_by_the_export_right(
     assert r.status_code == status, r.content
     if status == 403:
         assert "export right" in r.content.decode()
+
+
+# The API Keys page says what each key reads.
+
+
+def keys_page_row(client, world, role: str, key_name: str) -> str:
+    from tests.conftest import login_client
+
+    login_client(client, world, role)
+    html = client.get("/keys/").content.decode()
+    start = html.index(key_name)
+    return html[start : html.index("</tr>", start)]
+
+
+@pytest.mark.parametrize(
+    ("role", "reads"),
+    [
+        ("owner", "records with identifiers"),
+        ("collaborator", "records, de-identified"),
+        ("aggcollab", "aggregate exports only"),
+        ("viewer", "no data (view-only right)"),
+    ],
+)
+def test_the_keys_page_lists_what_each_key_reads(world, client, role, reads):
+    create_key(world.user(role), name="reach-check", scopes=T.ALL_SCOPES)
+    row = keys_page_row(client, world, role, "reach-check")
+    assert world.experiment.public_id in row
+    assert reads in row
+
+
+def test_the_keys_page_shows_a_revoked_or_restricted_keys_reach(world, client):
+    from data_browser.api.keys import revoke_key
+
+    owner = world.user("owner")
+    create_key(owner, name="only-solo", scopes=T.ALL_SCOPES, experiments=[world.solo])
+    gone, _raw = create_key(owner, name="revoked-one", scopes=T.ALL_SCOPES)
+    revoke_key(gone, owner)
+    row = keys_page_row(client, world, "owner", "only-solo")
+    assert world.solo.public_id in row and world.experiment.public_id not in row
+    row = keys_page_row(client, world, "owner", "revoked-one")
+    assert "nothing" in row and world.experiment.public_id not in row
