@@ -75,7 +75,7 @@ def test_schemathesis_finds_no_server_error_and_no_nonconforming_response(
     schemathesis.experimental.OPEN_API_3_1.enable()  # ninja writes OpenAPI 3.1
     schema = schemathesis.from_wsgi("/api/v3/openapi.json", app)
     operations = [op.ok() for op in schema.get_all_operations()]
-    assert len(operations) == 2 * len(T.DATA_TYPES) + 4  # + exports (3), health
+    assert len(operations) == 2 * len(T.DATA_TYPES) + 5  # + exports (3), health, check-access
 
     for operation in operations:
 
