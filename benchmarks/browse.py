@@ -193,7 +193,7 @@ def floor_urls(settings, dt) -> None:
         scope = experiment_scope(request, exp_id)
         sort = default_sort(dt)
         column = dt.get_field(sort).column
-        qs = scope.records(request.user, dt).values_list(*dt.columns, column, "id")
+        qs = scope.records(dt).values_list(*dt.columns, column, "id")
         return HttpResponse(str(len(page_records(qs, column, sort, request.GET).rows)))
 
     module = types.ModuleType("browse_floor_urls")

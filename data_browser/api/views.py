@@ -244,6 +244,7 @@ class AccessOut(Schema):
     tags=["data"],
 )
 def check_access(request: HttpRequest, experimentId: str) -> HttpResponse:
+    errors.reject_unknown_parameters(request, ())
     reader = access.for_request(request)
     experiment = reader.experiment(records.check_id("experimentId", experimentId))
     right = reader.export_right(experiment)
