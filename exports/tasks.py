@@ -8,8 +8,8 @@ becomes downloadable once it is complete in storage and the row says so.
 Cancel is the row's ``cancel_requested`` flag, read between chunks.
 
 Lost workers: while a task works on a job, a thread stamps the row's
-``heartbeat_at`` every ``EXPORT_HEARTBEAT_SECONDS``. Celery beat runs
-``recover_lost_exports`` as often; a running job without a heartbeat for
+``heartbeat_at`` every ``EXPORT_HEARTBEAT_SECONDS``. Every worker runs
+``recover_lost_exports`` as often (``exports.watch``); a running job without a heartbeat for
 ``EXPORT_LOST_AFTER`` seconds is queued again (or failed after
 ``EXPORT_MAX_ATTEMPTS``, or cancelled when that was asked), so the broker's
 visibility timeout is not the only rescue. ``attempts`` is the claim's token: a
@@ -229,12 +229,12 @@ def _end(
     job_id: int, status: str, message: str, *, error: str = "", attempt: int | None = None
 ) -> None:
     """End a running job (once), whoever notices first; its parts are removed. With
-    ``attempt``, only while the job is still that claim (not started again since)."""
+    ``attempt``, only while the job is still that claim (not queued or claimed again since)."""
     with transaction.atomic():
         job = ExportJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.is_finished:
             return
-        if attempt is not None and job.attempts != attempt:
+        if attempt is not None and (job.attempts != attempt or job.status != Status.RUNNING):
             return
         _finish(job, status, message, error=error)
         _drop_pieces(job)
@@ -649,11 +649,10 @@ def cancel_lost(job: ExportJob) -> bool:
     return True
 
 
-@shared_task(ignore_result=True)
 def recover_lost_exports() -> dict[str, int]:
-    """Celery beat, every ``EXPORT_HEARTBEAT_SECONDS``: running jobs whose worker stopped
-    sending heartbeats are queued again, failed after ``EXPORT_MAX_ATTEMPTS``, or cancelled
-    when their owner asked for that meanwhile."""
+    """Every worker, every ``EXPORT_HEARTBEAT_SECONDS`` (``exports.watch``): running jobs
+    whose worker stopped sending heartbeats are queued again, failed after
+    ``EXPORT_MAX_ATTEMPTS``, or cancelled when their owner asked for that meanwhile."""
     limit = timezone.now() - timedelta(seconds=settings.EXPORT_LOST_AFTER)
     quiet = ExportJob.objects.filter(status=Status.RUNNING, heartbeat_at__lt=limit) | (
         ExportJob.objects.filter(

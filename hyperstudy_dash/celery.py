@@ -6,6 +6,8 @@ import warnings
 from celery import Celery
 from celery.exceptions import SecurityWarning
 
+from exports.watch import LostExportWatch
+
 from . import logs  # noqa: F401  (the worker's log format)
 from .health import WorkerHeartbeat
 
@@ -20,3 +22,4 @@ app = Celery("hyperstudy_dash")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.steps["worker"].add(WorkerHeartbeat)
+app.steps["worker"].add(LostExportWatch)

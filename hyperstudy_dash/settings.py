@@ -306,15 +306,11 @@ EXPORT_CHUNK_ROWS = env_int("EXPORT_CHUNK_ROWS", 20000)
 EXPORT_PIECE_ROWS = env_int("EXPORT_PIECE_ROWS", 250000)
 EXPORT_ZIP_LEVEL = env_int("EXPORT_ZIP_LEVEL", 6)
 EXPORT_MAX_ATTEMPTS = env_int("EXPORT_MAX_ATTEMPTS", 3)
-# A running export stamps its row this often; beat looks for lost ones as often.
+# A running export stamps its row this often; every worker looks for lost ones as often
+# (exports/watch.py).
 EXPORT_HEARTBEAT_SECONDS = env_int("EXPORT_HEARTBEAT_SECONDS", 10)
 # Seconds without a heartbeat after which a running export's worker counts as lost.
 EXPORT_LOST_AFTER = env_int("EXPORT_LOST_AFTER", 45)
-CELERY_BEAT_SCHEDULE["exports-recover-lost"] = {
-    "task": "exports.tasks.recover_lost_exports",
-    "schedule": EXPORT_HEARTBEAT_SECONDS,
-    "options": {"expires": EXPORT_HEARTBEAT_SECONDS},
-}
 EXPORT_TEMP_DIR = env_str("EXPORT_TEMP_DIR", str(VAR_DIR / "export-tmp"))
 
 # REST API v3 (data_browser/api): key hashing secret, page sizes, body size and rate limits.

@@ -97,6 +97,32 @@ def test_cancel_then_the_same_request_starts_a_fresh_job(owner_client, world):
     assert ExportJob.objects.count() == 2
 
 
+def test_cancel_then_the_same_request_over_the_api_starts_a_fresh_job(client, world):
+    from data_browser.api.keys import create_key
+
+    _key, raw = create_key(world.user("owner"), name="cancel test", scopes=T.ALL_SCOPES)
+    headers = {"X-API-Key": raw}
+    body = {
+        "level": "room",
+        "experimentId": world.experiment.public_id,
+        "roomId": world.room.public_id,
+        "dataTypes": ["events"],
+        "format": "csv",
+    }
+    first = client.post("/api/v3/exports", body, content_type="application/json", headers=headers)
+    assert first.status_code == 202
+    job = ExportJob.objects.get(public_id=first.json()["id"])
+    as_running(job, seconds_since_heartbeat=1)
+    cancelled = client.delete(f"/api/v3/exports/{job.public_id}", headers=headers)
+    assert cancelled.status_code == 200
+
+    again = client.post("/api/v3/exports", body, content_type="application/json", headers=headers)
+
+    assert again.status_code == 202, again.content
+    assert again.json()["id"] != str(job.public_id)
+    assert again.json()["state"] == "queued"
+
+
 def test_cancel_then_the_same_request_through_the_service_never_collides(world):
     for _ in range(3):
         job = start(world)
@@ -127,7 +153,7 @@ def test_cancelling_a_job_whose_process_died_on_this_machine_finishes_at_once(wo
     assert job.status == Status.CANCELLED
 
 
-def test_beat_starts_a_lost_job_again_and_it_completes(
+def test_a_lost_job_is_started_again_and_completes(
     world, eager, settings, django_capture_on_commit_callbacks
 ):
     job = as_running(start(world), seconds_since_heartbeat=settings.EXPORT_LOST_AFTER + 5)
@@ -154,7 +180,7 @@ def test_a_lost_job_waits_in_the_queue_with_a_plain_message(world, settings):
     )
 
 
-def test_beat_fails_a_lost_job_after_the_last_attempt(world, settings):
+def test_a_lost_job_fails_after_the_last_attempt(world, settings):
     job = as_running(start(world), seconds_since_heartbeat=settings.EXPORT_LOST_AFTER + 5)
     ExportJob.objects.filter(pk=job.pk).update(attempts=settings.EXPORT_MAX_ATTEMPTS)
 
@@ -167,7 +193,7 @@ def test_beat_fails_a_lost_job_after_the_last_attempt(world, settings):
     assert AuditEntry.objects.filter(action="export.failed").exists()
 
 
-def test_beat_ends_a_lost_job_that_was_asked_to_stop(world, settings):
+def test_a_lost_job_that_was_asked_to_stop_ends_cancelled(world, settings):
     job = as_running(
         start(world), seconds_since_heartbeat=settings.EXPORT_LOST_AFTER + 5, cancel_requested=True
     )
@@ -211,6 +237,25 @@ def test_a_task_whose_job_was_claimed_again_writes_no_file_and_ends_nothing(
     job.refresh_from_db()
     assert (job.status, job.attempts) == (Status.RUNNING, 2)
     assert not job.file and not job.error
+
+
+def test_a_task_believed_lost_whose_job_was_queued_again_leaves_it_queued(
+    world, eager, monkeypatch
+):
+    job = start(world)
+    build = writers.build
+
+    def queued_meanwhile(plan, path):
+        # A worker's look found no heartbeat for too long and queued the job again.
+        ExportJob.objects.filter(pk=job.pk).update(status=Status.QUEUED)
+        return build(plan, path)
+
+    monkeypatch.setattr(writers, "build", queued_meanwhile)
+    tasks.run_export(job.pk)
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (Status.QUEUED, 1)
+    assert not job.file and not job.finished_at
 
 
 def test_a_lost_database_connection_starts_the_job_again(

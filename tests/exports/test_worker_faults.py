@@ -142,7 +142,7 @@ def test_kill_9_of_the_whole_worker_group_mid_export(owner, big_room):
         kill_group(first)
     killed = time.monotonic()
 
-    with celery_worker(WORKER_ENV, beat=True):  # a new worker, with beat
+    with celery_worker(WORKER_ENV):  # a new worker
         watch.until_finished(timeout=ENDS_WITHIN)
     took = time.monotonic() - killed
 
@@ -168,7 +168,8 @@ def test_cancel_of_an_orphaned_export_ends_and_the_same_request_starts_afresh(ow
         kill_group(first)
 
     # No worker is left: the process that had the job on this machine is gone, so the
-    # cancel ends the job at once (elsewhere, beat would once the heartbeat is stale).
+    # cancel ends the job at once (elsewhere, a look for lost exports would once the
+    # heartbeat is stale).
     cancel = owner.post(reverse("exports:cancel", args=[job.public_id]), HTTP_HX_REQUEST="true")
     assert cancel.status_code == 286 and "Cancelled" in cancel.content.decode()
     job.refresh_from_db()
@@ -182,7 +183,7 @@ def test_cancel_of_an_orphaned_export_ends_and_the_same_request_starts_afresh(ow
     fresh = ExportJob.objects.exclude(pk=job.pk).get()
     assert again["Location"] == reverse("exports:detail", args=[fresh.public_id])
     watch = DownloadWatch(owner, fresh)
-    with celery_worker(WORKER_ENV, beat=True, flush=False):  # the fresh job waits in the queue
+    with celery_worker(WORKER_ENV, flush=False):  # the fresh job waits in the queue
         watch.until_finished()
     assert fresh.status == Status.SUCCEEDED, fresh.error
     assert_complete(watch, big_room)
@@ -275,7 +276,7 @@ def _broker(url: str):
 
 def test_redis_restarted_mid_export(owner, big_room, own_redis):
     env = {**WORKER_ENV, "REDIS_URL": own_redis.url}
-    with celery_worker(env, beat=True):
+    with celery_worker(env):
         job = start(big_room, fmt="csv", anonymization="remove")
         watch = DownloadWatch(owner, job)
         wait_for(lambda: mid_flight(job) and not watch.poll(), timeout=90)
@@ -298,6 +299,23 @@ def test_redis_restarted_mid_export(owner, big_room, own_redis):
 # The worker's database connection terminated mid-COPY.
 
 
+def _grow_room(room, doublings: int) -> None:
+    """Double the room's events ``doublings`` times inside PostgreSQL (fast, unlike Python
+    inserts): a COPY long enough to be caught in the middle."""
+    from data_browser.models import Event
+
+    table = Event._meta.db_table
+    columns = [f.column for f in Event._meta.concrete_fields if not f.primary_key]
+    for n in range(doublings):
+        picked = [f"record_id || '_d{n}'" if c == "record_id" else c for c in columns]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) "
+                f"SELECT {', '.join(picked)} FROM {table} WHERE room_id = %s",
+                [room.pk],
+            )
+
+
 def _terminate_copy() -> int:
     """``pg_terminate_backend`` of every backend of this database running a COPY now."""
     with connection.cursor() as cursor:
@@ -310,11 +328,17 @@ def _terminate_copy() -> int:
 
 
 def test_database_connection_dropped_mid_copy(owner, big_room):
-    bulk_events(big_room, 2 * ROWS, prefix="copy")  # COPY is fast: more rows to catch it in
-    with celery_worker(WORKER_ENV, beat=True):
+    _grow_room(big_room.room, 2)  # 4 x 40,000 events
+    with celery_worker(WORKER_ENV):
         job = start(big_room, fmt="csv", anonymization="keep")  # identifiers kept: COPY
         watch = DownloadWatch(owner, job)
-        wait_for(_terminate_copy, timeout=90, interval=0.02)
+
+        def copy_terminated() -> int:
+            job.refresh_from_db()
+            assert not job.is_finished, "the export ended before its COPY was caught"
+            return _terminate_copy()
+
+        wait_for(copy_terminated, timeout=90, interval=0.005)
         dropped = time.monotonic()
         watch.until_finished()
         took = time.monotonic() - dropped

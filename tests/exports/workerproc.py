@@ -36,11 +36,10 @@ def celery_worker(
     extra_env: dict[str, str] | None = None,
     concurrency: int = 1,
     *,
-    beat: bool = False,
     flush: bool = True,
 ):
-    """Start ``celery worker`` (with ``beat``: and Celery beat in it) against the (committed)
-    test database, in a process group of its own; stop the whole group afterwards. Its Redis
+    """Start ``celery worker`` against the (committed) test database, in a process group of
+    its own; stop the whole group afterwards. Its Redis
     database is emptied first unless ``flush`` is False (tasks queued while no worker ran)."""
     import redis
 
@@ -72,7 +71,6 @@ def celery_worker(
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
-            *(["--beat", "--schedule", str(beat_schedule_file())] if beat else []),
         ],
         cwd=ROOT,
         env=env,
@@ -88,14 +86,8 @@ def celery_worker(
         log.close()
 
 
-def beat_schedule_file() -> Path:
-    path = ROOT / "test-artifacts" / f"celerybeat-{os.getpid()}"
-    path.unlink(missing_ok=True)
-    return path
-
-
 def kill_group(proc: subprocess.Popen) -> None:
-    """``kill -9`` of the worker's whole process group (main process, pool, beat)."""
+    """``kill -9`` of the worker's whole process group (main process and pool)."""
     with suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
