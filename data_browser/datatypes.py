@@ -83,6 +83,7 @@ class DataType:
     fields: tuple[Field, ...]
     description: str
     filters: tuple[str, ...] = ()  # filter names the dashboard offers besides the time range
+    api_filters: tuple[str, ...] = ()  # the API's own query parameters of this type
     notes: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -150,6 +151,7 @@ EVENTS = DataType(
     scope="read:events",
     description="Participant interactions, component completions, state transitions, media events.",
     filters=("eventType", "category", "componentId"),
+    api_filters=("category",),
     fields=(
         _f("id", ID, "Event id"),
         TIMESTAMP,
@@ -289,6 +291,7 @@ SYNC = DataType(
     model=models.SyncMetric,
     scope="read:sync",
     description="Video synchronization quality in multi-participant rooms.",
+    api_filters=("aggregationWindow",),
     fields=(
         _f("metricId", ID, "Metric id"),
         EXPERIMENT_ID,
@@ -318,6 +321,7 @@ COMPONENTS = DataType(
     scope="read:components",
     description="Components as shown: configuration and variable values at display time.",
     filters=("componentId", "componentType"),
+    api_filters=("componentType", "stateId"),
     fields=(
         _f("componentId", STR, "Component id", "component_id", required=True),
         _f("componentType", STR, "Component type, e.g. ShowVideo", "component_type"),
@@ -348,6 +352,96 @@ DATA_TYPES: tuple[DataType, ...] = (
     COMPONENTS,
 )
 BY_KEY = {dt.key: dt for dt in DATA_TYPES}
+
+# The event categories (the events ``category`` filter), and the event types each one
+# covers by prefix, for records that were stored without a category.
+EVENT_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "component": ("component.", "rating.", "response."),
+    "state": ("state.", "experiment."),
+    "media": ("media.", "video.", "audio."),
+    "communication": ("chat.", "message.", "videochat."),
+    "sync": ("sync.",),
+}
+
+
+def event_category(event_type: str) -> str:
+    """The category of an event type ("" when no category covers it)."""
+    for category, prefixes in EVENT_CATEGORIES.items():
+        if event_type.startswith(prefixes):
+            return category
+    return ""
+
+
+def category_filter(category: str) -> dj.Q:
+    """Events of a category: stored with it, or stored without one and of a type it covers."""
+    by_type = dj.Q()
+    for prefix in EVENT_CATEGORIES[category]:
+        by_type |= dj.Q(event_type__startswith=prefix)
+    return dj.Q(category=category) | (dj.Q(category="") & by_type)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Who and where rather than records: the later edition's rooms and participants
+    endpoints (experiment and room scopes), read with the scope of events."""
+
+    api_name: str
+    label: str
+    scope: str
+    fields: tuple[Field, ...]
+    sorts: tuple[str, ...]  # API field names the listing may be sorted by; the first is default
+    description: str
+
+    @property
+    def file_stem(self) -> str:
+        return self.api_name
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+
+ROOMS = Listing(
+    api_name="rooms",
+    label="Rooms",
+    scope="read:events",
+    description="Rooms (sessions) of an experiment with their participant counts.",
+    sorts=("startTime", "endTime", "roomId", "status"),
+    fields=(
+        _f("roomId", ROOM, "Room (session) id", "public_id"),
+        _f("experimentId", EXPERIMENT, "Experiment of the room", "experiment__public_id"),
+        _f("status", STR, "active or completed", "status"),
+        _f("startTime", DATETIME, "When the room started (onset 0)", "started_at"),
+        _f("endTime", DATETIME, "When the room ended, if it has", "ended_at"),
+        _f("duration", INT, "endTime - startTime", "duration", unit="ms"),
+        _f("participantCount", INT, "Participants who joined the room", "participant_count"),
+    ),
+)
+
+PARTICIPANTS = Listing(
+    api_name="participants",
+    label="Participants",
+    scope="read:events",
+    description="Who took part in which room, in which role, and when.",
+    sorts=("joinedAt", "completedAt", "participantId", "role", "status"),
+    fields=(
+        _f("participantId", PARTICIPANT, "Participant id (a code below the full right)"),
+        _f("experimentId", EXPERIMENT, "Experiment", "room__experiment__public_id"),
+        _f("roomId", ROOM, "Room (session) the participant took part in", "room__public_id"),
+        _f("role", STR, "Role in the room, e.g. participant_a", "role"),
+        _f("status", STR, "completed, active or disconnected", "status"),
+        _f("joinedAt", DATETIME, "When the participant joined the room", "joined_at"),
+        _f(
+            "completedAt",
+            DATETIME,
+            "When the participant completed: the room's end, for those who completed",
+            "completed_at",
+        ),
+        _f("name", NAME, "Display name (full export right only)"),
+        _f("email", NAME, "Email address (full export right only)", "participant__email"),
+    ),
+)
+LISTINGS = {listing.api_name: listing for listing in (ROOMS, PARTICIPANTS)}
 BY_API_NAME = {dt.api_name: dt for dt in DATA_TYPES}
 READ_SCOPES = tuple(dict.fromkeys(dt.scope for dt in DATA_TYPES))
 WRITE_SCOPE = "write:data"

@@ -494,6 +494,24 @@ MATRIX: dict[str, Row] = {
     "api_v3:check_access": Row(
         u("/api/v3/data/check-access/experiment/{c.exp}"), API_CHECK_ACCESS, api=True
     ),
+    "api_v3:openapi_yaml": Row(u("/api/v3/openapi.yaml"), by_role(200), api=True),
+    # Listings need the row-level export right: view-only members get 403.
+    **{
+        f"api_v3:get_{name}": Row(
+            u(f"/api/v3/data/{name}/experiment/{{c.exp}}"),
+            by_role(
+                404,
+                anonymous=401,
+                participant=401,
+                owner=200,
+                fullcollab=200,
+                collaborator=200,
+                viewer=403,
+            ),
+            api=True,
+        )
+        for name in ("rooms", "participants")
+    },
     "api_v3:unknown_data_type": Row(
         u("/api/v3/data/nonsense/experiment/{c.exp}"),
         by_role(400, anonymous=401, participant=401),

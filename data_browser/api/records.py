@@ -33,7 +33,7 @@ from .errors import ApiError, bad_parameter, forbidden
 
 SCOPES = ("experiment", "room", "participant")
 ORDERS = ("asc", "desc")
-FORMATS = ("json", "csv")
+FORMATS = ("json", "csv", "ndjson")
 DEFAULT_LIMIT = 1000
 DEFAULT_SORT = "timestamp"
 DEFAULT_ORDER = "asc"
@@ -54,6 +54,7 @@ class Params:
     order: str | None = None
     format: str = "json"
     cursor: str | None = None
+    filters: dict[str, Any] = field(default_factory=dict)  # the type's own (api_filters)
 
 
 @dataclass(frozen=True)
@@ -262,6 +263,10 @@ def select(
     if end is not None:
         qs = qs.filter(timestamp__lt=end)
         query["endTime"] = T.iso(end)
+    for name, value in params.filters.items():
+        if value is not None:
+            qs = qs.filter(_type_filter(dt, name, value))
+            query[name] = value
     selection = Selection(
         dt=dt,
         queryset=qs,
@@ -278,6 +283,12 @@ def select(
         selection.deidentify = {e.public_id for e in hidden}
         selection.deidentifier = deidentifier_for(e.pk for e in hidden)
     return selection
+
+
+def _type_filter(dt: T.DataType, name: str, value: Any) -> Q:
+    if name == "category":
+        return T.category_filter(value)
+    return Q(**{dt.get_field(name).column: value})
 
 
 def total(sel: Selection) -> int:

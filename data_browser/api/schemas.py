@@ -146,8 +146,59 @@ class DataParams(Schema):
     offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Skip records for pagination")
     sort: Literal["timestamp", "onset"] = Field(None, description="Sort field (default timestamp)")
     order: Literal["asc", "desc"] = Field(None, description="Sort order (default asc)")
-    format: Literal["json", "csv"] = Field("json", description="Response format")
+    format: Literal["json", "csv", "ndjson"] = Field(
+        "json",
+        description="Response format: json (one page with metadata), csv or ndjson (one record "
+        "a line); csv and ndjson are streamed and, without limit, hold every record",
+    )
     cursor: str = Field(
         None,
         description="Opaque keyset cursor from metadata.pagination.nextCursor (instead of offset)",
     )
+
+
+MAX_WINDOW_MS = 24 * 3600 * 1000
+
+# The per-type query parameters (``DataType.api_filters``), as the later edition names them.
+FILTER_FIELDS: dict[str, tuple[Any, Any]] = {
+    "category": (
+        Literal[tuple(T.EVENT_CATEGORIES)],
+        Field(
+            None,
+            description="Events of this category only: "
+            + ", ".join(T.EVENT_CATEGORIES)
+            + " (events stored without a category count by their eventType)",
+        ),
+    ),
+    "componentType": (
+        str,
+        Field(None, max_length=200, description="Components of this type only, e.g. ShowVideo"),
+    ),
+    "stateId": (
+        str,
+        Field(None, max_length=200, description="Components of this experiment state only"),
+    ),
+    "aggregationWindow": (
+        int,
+        Field(
+            None,
+            ge=1,
+            le=MAX_WINDOW_MS,
+            description="Window in ms: instead of samples, one record per participant and "
+            "window of onset (onset // window): onset is the window's start, timestamp its "
+            "first sample, samples the count, timeDrift, playbackRate, syncQuality, latency "
+            "and bufferHealth the averages; paged, ordered by window (then room, participant)",
+        ),
+    ),
+}
+
+
+def params_schema(dt: T.DataType) -> type[Schema]:
+    """DataParams plus the type's own parameters."""
+    if not dt.api_filters:
+        return DataParams
+    name = "".join(p.capitalize() for p in dt.file_stem.split("_")) + "Params"
+    return create_model(name, __base__=DataParams, **{f: FILTER_FIELDS[f] for f in dt.api_filters})
+
+
+PARAMS_SCHEMAS = {dt.key: params_schema(dt) for dt in T.DATA_TYPES}

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import writes  # noqa: F401  (registers the write endpoints)
-from .views import api
+from . import listings, writes  # noqa: F401  (register the listing and write endpoints)
+from .views import api, unknown_data_type
+
+# After every data endpoint: django matches the paths in the order they were added.
+api.get("/data/{path:rest}", include_in_schema=False)(unknown_data_type)
 
 urlpatterns = [path("", api.urls)]

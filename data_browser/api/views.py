@@ -8,25 +8,28 @@ README, "REST API": measured against the benchmark).
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable, Iterator
-from typing import Literal
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Literal
 
 import orjson
+import yaml
 from django.db import connection
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from ninja import Field, NinjaAPI, Query, Schema
+from ninja.responses import NinjaJSONEncoder
 
 from data_browser import access, copysql, csvcells, downloads
 from data_browser import datatypes as T
 from data_browser.models import ExportRight
 from hyperstudy_dash.health import api_health
 
-from . import errors, records
+from . import aggregate, errors, records
 from .auth import ApiKeyAuth
-from .schemas import PAGE_SCHEMAS, DataParams, Error
+from .schemas import PAGE_SCHEMAS, PARAMS_SCHEMAS, DataParams, Error
 
 VERSION = "3.0.0"
 ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 429: Error}
@@ -56,7 +59,7 @@ errors.install(api)
 Scope = Literal["experiment", "room", "participant"]
 
 
-def _params(p: DataParams) -> records.Params:
+def _params(dt: T.DataType, p: DataParams) -> records.Params:
     return records.Params(
         room_id=p.roomId,
         start=p.startTime,
@@ -67,7 +70,39 @@ def _params(p: DataParams) -> records.Params:
         order=p.order,
         format=p.format,
         cursor=p.cursor,
+        filters={n: getattr(p, n) for n in dt.api_filters if n != "aggregationWindow"},
     )
+
+
+NDJSON = "application/x-ndjson"
+CSV = "text/csv; charset=utf-8"
+
+
+def ndjson_lines(items: Iterable[dict], chunk: int = 500) -> Iterator[bytes]:
+    """One JSON record a line, sent in pieces of ``chunk`` records."""
+    batch: list[bytes] = []
+    for item in items:
+        batch.append(orjson.dumps(item))
+        if len(batch) == chunk:
+            yield b"\n".join(batch) + b"\n"
+            batch = []
+    if batch:
+        yield b"\n".join(batch) + b"\n"
+
+
+def stream(fmt: str, listing: Any, items: Iterable[dict], name: str, headers: dict) -> Any:
+    """A CSV (the listing's columns) or NDJSON answer, streamed."""
+    if fmt == "csv":
+        headers["Content-Disposition"] = downloads.content_disposition(f"{name}.csv")
+        body = csvcells.stream(listing, items)
+        return StreamingHttpResponse(body, content_type=CSV, headers=headers)
+    headers["Content-Disposition"] = downloads.content_disposition(f"{name}.ndjson")
+    return StreamingHttpResponse(ndjson_lines(items), content_type=NDJSON, headers=headers)
+
+
+def envelope(data: bytes, metadata: dict) -> HttpResponse:
+    body = b'{"status":"success","data":' + data + b',"metadata":' + orjson.dumps(metadata) + b"}"
+    return HttpResponse(body, content_type="application/json")
 
 
 def _copy_stream(dt: T.DataType, queryset: QuerySet) -> Iterator[bytes]:
@@ -77,11 +112,12 @@ def _copy_stream(dt: T.DataType, queryset: QuerySet) -> Iterator[bytes]:
     yield from copysql.copy_blocks(sql, sql_params, connection=connection)
 
 
-def _csv(request: HttpRequest, sel: records.Selection, params: records.Params, name: str):
-    """Without an explicit limit a CSV holds every record of the scope (streamed; by COPY on
-    PostgreSQL when the database can produce every cell)."""
+def _file(request: HttpRequest, sel: records.Selection, params: records.Params, name: str):
+    """CSV or NDJSON: without an explicit limit every record of the scope (streamed; CSV by
+    COPY on PostgreSQL when the database can produce every cell), with one a page whose
+    next cursor is in ``X-Next-Cursor``."""
     headers = {"Content-Disposition": downloads.content_disposition(f"{name}.csv")}
-    if records.copy_possible(sel):
+    if params.format == "csv" and records.copy_possible(sel):
         queryset = records.ordered(sel, params.offset)
         if params.limit is not None:
             next_cursor = records.next_cursor(sel, params.limit, params.offset)
@@ -100,11 +136,7 @@ def _csv(request: HttpRequest, sel: records.Selection, params: records.Params, n
         rows = page.rows
         if page.next_cursor:
             headers["X-Next-Cursor"] = page.next_cursor
-    return StreamingHttpResponse(
-        csvcells.stream(sel.dt, records.to_api(sel, rows, request)),
-        content_type="text/csv; charset=utf-8",
-        headers=headers,
-    )
+    return stream(params.format, sel.dt, records.to_api(sel, rows, request), name, headers)
 
 
 def read(
@@ -112,10 +144,14 @@ def read(
 ) -> HttpResponse:
     started = time.perf_counter()
     errors.reject_unknown_parameters(request, type(p).model_fields)
-    params = _params(p)
+    params = _params(dt, p)
     sel = records.select(access.for_request(request), dt, scope, scope_id, params)
-    if params.format == "csv":
-        return _csv(request, sel, params, f"{dt.file_stem}_{scope}_{scope_id}")
+    name = f"{dt.file_stem}_{scope}_{scope_id}"
+    window = getattr(p, "aggregationWindow", None)
+    if window is not None:
+        return _windows(sel, params, window, name, scope, scope_id, started)
+    if params.format != "json":
+        return _file(request, sel, params, name)
     limit = params.limit or records.DEFAULT_LIMIT
     if records.json_possible(sel):
         page = records.fetch_json(sel, limit, params.offset)
@@ -155,13 +191,76 @@ def read(
             "nextCursor": page.next_cursor,
         },
     }
-    body = b'{"status":"success","data":' + data + b',"metadata":' + orjson.dumps(metadata) + b"}"
-    return HttpResponse(body, content_type="application/json")
+    return envelope(data, metadata)
+
+
+def _windows(
+    sel: records.Selection,
+    params: records.Params,
+    window: int,
+    name: str,
+    scope: str,
+    scope_id: str,
+    started: float,
+) -> HttpResponse:
+    """Sync metrics averaged per window and participant (``aggregate``); paged by offset."""
+    if params.cursor:
+        raise errors.bad_parameter(
+            "cursor",
+            "cannot be combined with aggregationWindow",
+            value=params.cursor,
+            expected="offset paging of the windows",
+        )
+    if params.format != "json":
+        if params.limit is None:
+            items: Iterable[dict] = aggregate.every(sel, window, params.offset)
+        else:
+            items = aggregate.page(sel, window, params.limit, params.offset).records
+        return stream(params.format, aggregate.SYNC_WINDOWS, items, f"{name}_windows", {})
+    limit = params.limit or records.DEFAULT_LIMIT
+    page = aggregate.page(sel, window, limit, params.offset)
+    returned = len(page.records)
+    metadata = {
+        "dataType": T.SYNC.api_name,
+        "scope": scope,
+        "scopeId": scope_id,
+        "timestamp": T.iso(timezone.now()),
+        "query": {
+            "limit": limit,
+            "offset": params.offset,
+            **sel.query,
+            "aggregationWindow": window,
+        },
+        "processing": {
+            "experimentStartedAt": T.iso(sel.started_at),
+            "processingTimeMs": round((time.perf_counter() - started) * 1000),
+            "enriched": True,
+            "version": VERSION,
+        },
+        "pagination": {
+            "total": aggregate.total(sel, window),
+            "returned": returned,
+            "hasMore": page.has_more,
+            "nextOffset": params.offset + returned if page.has_more else None,
+            "nextCursor": None,
+        },
+    }
+    return envelope(orjson.dumps(page.records), metadata)
 
 
 def _data_view(dt: T.DataType) -> Callable:
-    def view(request: HttpRequest, scope: Scope, scopeId: str, params: Query[DataParams]):
+    schema = PARAMS_SCHEMAS[dt.key]
+
+    def view(request, scope, scopeId, params):
         return read(request, dt, scope, scopeId, params)
+
+    # Real objects, not strings: the schema is local, which a postponed annotation cannot name.
+    view.__annotations__ = {
+        "request": HttpRequest,
+        "scope": Scope,
+        "scopeId": str,
+        "params": Query[schema],  # type: ignore[valid-type]
+    }
 
     view.__name__ = f"get_{dt.file_stem}"
     return view
@@ -174,10 +273,23 @@ _CSV_200 = {
                 "text/csv": {
                     "schema": {"type": "string"},
                     "example": "header = the record's field names; one row per record",
-                }
+                },
+                NDJSON: {
+                    "schema": {"type": "string"},
+                    "example": "one JSON record a line, the fields of the JSON records",
+                },
             }
         }
     }
+}
+
+_TYPE_NOTES = {
+    "events": " `category` keeps the events of one category (component, state, media, "
+    "communication, sync).",
+    "components": " `componentType` and `stateId` keep the components of one type or state.",
+    "sync": " `aggregationWindow` (ms) returns, instead of samples, the averages of the metrics "
+    "per participant and window of onset (records: experimentId, roomId, participantId, onset "
+    "= window start, timestamp = first sample, windowMs, samples, and the averaged metrics).",
 }
 
 for _dt in T.DATA_TYPES:
@@ -192,7 +304,9 @@ for _dt in T.DATA_TYPES:
             f"{_dt.description} Requires the scope `{_dt.scope}`. `scopeId` is an experiment "
             "id, a room id, or a participant id (or, for users who see codes instead of "
             "identifiers, the participant's code `anon_…`). `format=csv` returns text/csv with "
-            "the same columns as the export CSV; without `limit` it holds every record."
+            "the same columns as the export CSV, `format=ndjson` application/x-ndjson with one "
+            "record a line; without `limit` either holds every record."
+            + _TYPE_NOTES.get(_dt.key, "")
         ),
         tags=["data"],
         openapi_extra=_CSV_200,
@@ -257,7 +371,16 @@ def check_access(request: HttpRequest, experimentId: str) -> HttpResponse:
     return HttpResponse(orjson.dumps(body), content_type="application/json")
 
 
-@api.get("/data/{path:rest}", include_in_schema=False)
+@api.get("/openapi.yaml", auth=None, include_in_schema=False)
+def openapi_yaml(request: HttpRequest) -> HttpResponse:
+    """The OpenAPI document of /openapi.json, as YAML (the overview's address for tooling)."""
+    errors.reject_unknown_parameters(request, ())
+    # Through JSON, as /openapi.json is: plain types and string keys only.
+    document = json.loads(json.dumps(api.get_openapi_schema(), cls=NinjaJSONEncoder))
+    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    return HttpResponse(text, content_type="application/yaml; charset=utf-8")
+
+
 def unknown_data_type(request: HttpRequest, rest: str) -> HttpResponse:
     parts = rest.strip("/").split("/")
     name = "/".join(parts[:-2]) if len(parts) > 2 else rest

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+import yaml
 from django.core import signals
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
@@ -49,6 +50,24 @@ def test_the_spec_lists_every_endpoint_with_its_errors(client):
             "cursor",
         } <= names
         assert f"/api/v3/ingest/{dt.api_name}" in paths
+    for dt in T.DATA_TYPES:
+        op = paths[f"/api/v3/data/{dt.api_name}/{{scope}}/{{scopeId}}"]["get"]
+        params = {p["name"]: p for p in op["parameters"]}
+        assert set(dt.api_filters) <= set(params)
+        assert "application/x-ndjson" in op["responses"]["200"]["content"]
+        assert "ndjson" in str(params["format"]["schema"])
+    events = paths["/api/v3/data/events/{scope}/{scopeId}"]["get"]
+    category = next(p for p in events["parameters"] if p["name"] == "category")
+    assert set(T.EVENT_CATEGORIES) <= set(str(category["schema"]).replace("'", " ").split())
+    sync = paths["/api/v3/data/sync/{scope}/{scopeId}"]["get"]
+    assert "aggregationWindow" in sync["description"]
+    assert {"componentType", "stateId"} <= {
+        p["name"] for p in paths["/api/v3/data/components/{scope}/{scopeId}"]["get"]["parameters"]
+    }
+    assert "get" in paths["/api/v3/data/rooms/experiment/{scopeId}"]
+    assert "get" in paths["/api/v3/data/participants/{scope}/{scopeId}"]
+    error = spec["components"]["schemas"]["Error"]
+    assert set(error["properties"]) == {"status", "error"}
     assert {"post"} <= set(paths["/api/v3/exports"])
     assert {"get", "delete"} <= set(paths["/api/v3/exports/{exportId}"])
     assert spec["components"]["securitySchemes"]["ApiKeyAuth"] == {
@@ -75,7 +94,8 @@ def test_schemathesis_finds_no_server_error_and_no_nonconforming_response(
     schemathesis.experimental.OPEN_API_3_1.enable()  # ninja writes OpenAPI 3.1
     schema = schemathesis.from_wsgi("/api/v3/openapi.json", app)
     operations = [op.ok() for op in schema.get_all_operations()]
-    assert len(operations) == 2 * len(T.DATA_TYPES) + 5  # + exports (3), health, check-access
+    # + exports (3), health, check-access, rooms, participants
+    assert len(operations) == 2 * len(T.DATA_TYPES) + 7
 
     for operation in operations:
 
@@ -111,3 +131,9 @@ def keep_connection():
     yield
     signals.request_started.connect(close_old_connections)
     signals.request_finished.connect(close_old_connections)
+
+
+def test_the_spec_is_also_served_as_yaml(client):
+    r = client.get("/api/v3/openapi.yaml")
+    assert r.status_code == 200 and r["Content-Type"].startswith("application/yaml")
+    assert yaml.safe_load(r.content) == client.get("/api/v3/openapi.json").json()

@@ -1,0 +1,282 @@
+"""The later edition's rooms and participants endpoints: who took part where, and when.
+
+Both read with the scope of events (as the page says), at the experiment and the room
+scope, through ``data_browser.access`` like every data endpoint: an unknown or unreachable
+id is a 404, and since they list people they need the row-level export right like record
+reads (aggregate and none get a 403). Below the full right, participant ids are the codes
+of ``identity.participant_code`` (the codes every other answer uses) and names and emails
+are left out; a sort by participant id then sorts by code, so the order tells nothing about
+the ids either.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+from django.conf import settings
+from django.db.models import Case, Count, F, Min, QuerySet, When
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from ninja import Field, Query, Schema
+from pydantic import ConfigDict, create_model
+
+from data_browser import access
+from data_browser import datatypes as T
+from data_browser.identity import participant_code
+from data_browser.models import Experiment, Room, RoomParticipant
+
+from . import errors, records
+from .schemas import MAX_OFFSET, Metadata, record_schema
+from .views import ERRORS, NDJSON, VERSION, api, envelope, stream
+
+ROOM_COLUMNS = {
+    "roomId": "public_id",
+    "experimentId": "experiment__public_id",
+    "status": "status",
+    "startTime": "started_at",
+    "endTime": "ended_at",
+    "participantCount": "participant_count",
+}
+PARTICIPANT_COLUMNS = {
+    "participantId": "participant__public_id",
+    "experimentId": "room__experiment__public_id",
+    "roomId": "room__public_id",
+    "role": "role",
+    "status": "status",
+    "joinedAt": "joined_at",
+    "completedAt": "completed_at",
+    "name": "participant__display_name",
+    "email": "participant__email",
+}
+
+
+class ListingParams(Schema):
+    model_config = ConfigDict(extra="ignore")
+
+    limit: int = Field(
+        None,
+        ge=1,
+        le=settings.API_MAX_LIMIT,
+        description=f"Max records (default {records.DEFAULT_LIMIT}); csv and ndjson without "
+        "limit hold every record",
+    )
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Skip records for pagination")
+    order: Literal["asc", "desc"] = Field(None, description="Sort order (default asc)")
+    format: Literal["json", "csv", "ndjson"] = Field("json", description="Response format")
+
+
+def _params_schema(listing: T.Listing) -> type[Schema]:
+    sort = (
+        Literal[listing.sorts],
+        Field(None, description=f"Sort field (default {listing.sorts[0]})"),
+    )
+    name = listing.api_name.capitalize() + "Params"
+    return create_model(name, __base__=ListingParams, sort=sort)
+
+
+def _page_schema(listing: T.Listing) -> type[Schema]:
+    data_type = T.DataType(
+        key=listing.api_name,
+        api_name=listing.api_name,
+        label=listing.label,
+        model=None,  # type: ignore[arg-type]
+        scope=listing.scope,
+        fields=listing.fields,
+        description=listing.description,
+    )
+    record = record_schema(data_type)
+    return create_model(
+        listing.api_name.capitalize() + "Page",
+        __base__=Schema,
+        status=(Literal["success"], ...),
+        data=(list[record], ...),
+        metadata=(Metadata, ...),
+    )
+
+
+@dataclass
+class Scope:
+    experiment: Experiment
+    rooms: QuerySet
+    deidentified: bool
+
+
+def _scope(request: HttpRequest, listing: T.Listing, scope: str, scope_id: str) -> Scope:
+    reader = access.for_request(request)
+    if not reader.allows(listing.scope):
+        raise errors.forbidden(
+            f"Insufficient permissions. Required: {listing.scope} (to read {listing.api_name}).",
+            required=listing.scope,
+            provided=list(reader.key.scopes if reader.key is not None else []),
+        )
+    records.check_id("scopeId", scope_id)
+    if scope == "experiment":
+        experiment = reader.experiment(scope_id)
+        rooms = Room.objects.filter(experiment=experiment)
+    else:
+        room = reader.room(scope_id)
+        experiment = room.experiment
+        rooms = Room.objects.filter(pk=room.pk)
+    try:
+        reader.require_right(experiment)
+    except access.RightMissing as exc:
+        raise records.right_missing(exc) from None
+    return Scope(experiment, rooms, deidentified=not reader.sees_identifiers(experiment))
+
+
+def _ordering(column: str, order: str) -> list[Any]:
+    if order == "desc":
+        return [F(column).desc(nulls_last=True), "-pk"]
+    return [F(column).asc(nulls_last=True), "pk"]
+
+
+def _ms(start: Any, end: Any) -> int | None:
+    return None if start is None or end is None else round((end - start).total_seconds() * 1000)
+
+
+def _rooms(sc: Scope, sort: str, order: str) -> tuple[QuerySet, Any]:
+    qs = sc.rooms.annotate(participant_count=Count("room_participants")).order_by(
+        *_ordering(ROOM_COLUMNS[sort], order)
+    )
+    qs = qs.values_list(*ROOM_COLUMNS.values())
+
+    def to_records(rows: Iterable[tuple]) -> Iterable[dict]:
+        for room_id, exp_id, status, start, end, count in rows:
+            yield {
+                "roomId": room_id,
+                "experimentId": exp_id,
+                "status": status,
+                "startTime": T.iso(start),
+                "endTime": T.iso(end),
+                "duration": _ms(start, end),
+                "participantCount": count,
+            }
+
+    return qs, to_records
+
+
+def _participants(sc: Scope, sort: str, order: str) -> tuple[Any, Any]:
+    qs = RoomParticipant.objects.filter(room__in=sc.rooms).annotate(
+        completed_at=Case(When(status=RoomParticipant.Status.COMPLETED, then=F("room__ended_at")))
+    )
+    qs = qs.values_list(*PARTICIPANT_COLUMNS.values())
+    names = list(PARTICIPANT_COLUMNS)
+
+    def to_records(rows: Iterable[tuple]) -> Iterable[dict]:
+        for row in rows:
+            record = dict(zip(names, row, strict=True))
+            record["joinedAt"] = T.iso(record["joinedAt"])
+            record["completedAt"] = T.iso(record["completedAt"])
+            if sc.deidentified:
+                record["participantId"] = participant_code(
+                    record["experimentId"], record["participantId"]
+                )
+                record["name"] = record["email"] = None
+            yield record
+
+    if sc.deidentified and sort == "participantId":
+        # Sorted by code, in Python: the database's order of raw ids would tell about them.
+        everything = sorted(
+            to_records(qs.order_by("pk")),
+            key=lambda r: r["participantId"],
+            reverse=order == "desc",
+        )
+        return everything, lambda recs: recs
+    return qs.order_by(*_ordering(PARTICIPANT_COLUMNS[sort], order)), to_records
+
+
+def read_listing(
+    request: HttpRequest, listing: T.Listing, scope: str, scope_id: str, p: ListingParams
+) -> HttpResponse:
+    started = time.perf_counter()
+    errors.reject_unknown_parameters(request, type(p).model_fields)
+    sc = _scope(request, listing, scope, scope_id)
+    sort = p.sort or listing.sorts[0]
+    order = p.order or "asc"
+    rows, to_records = (_rooms if listing is T.ROOMS else _participants)(sc, sort, order)
+    name = f"{listing.file_stem}_{scope}_{scope_id}"
+    if p.format != "json":
+        chosen = rows[p.offset :] if p.limit is None else rows[p.offset : p.offset + p.limit]
+        return stream(p.format, listing, to_records(chosen), name, {})
+    limit = p.limit or records.DEFAULT_LIMIT
+    page = list(to_records(rows[p.offset : p.offset + limit + 1]))
+    has_more = len(page) > limit
+    page = page[:limit]
+    total = len(rows) if isinstance(rows, list) else rows.count()
+    metadata = {
+        "dataType": listing.api_name,
+        "scope": scope,
+        "scopeId": scope_id,
+        "timestamp": T.iso(timezone.now()),
+        "query": {"limit": limit, "offset": p.offset, "sort": sort, "order": order},
+        "processing": {
+            "experimentStartedAt": T.iso(sc.rooms.aggregate(m=Min("started_at"))["m"]),
+            "processingTimeMs": round((time.perf_counter() - started) * 1000),
+            "enriched": True,
+            "version": VERSION,
+        },
+        "pagination": {
+            "total": total,
+            "returned": len(page),
+            "hasMore": has_more,
+            "nextOffset": p.offset + len(page) if has_more else None,
+            "nextCursor": None,
+        },
+    }
+    return envelope(orjson.dumps(page), metadata)
+
+
+_FILES_200 = {
+    "responses": {
+        200: {
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                NDJSON: {"schema": {"type": "string"}},
+            }
+        }
+    }
+}
+_NOTE = (
+    " Requires the scope `read:events` and the export right deidentified or full (403 "
+    "otherwise). Below the full right participant ids are codes (`anon_…`) and names and "
+    "emails are null. `format=csv` / `format=ndjson` stream every record without `limit`."
+)
+
+
+def _register(listing: T.Listing, scopes: tuple[str, ...], path: str) -> None:
+    schema = _params_schema(listing)
+
+    annotations: dict[str, Any] = {"request": HttpRequest}
+    if len(scopes) == 1:
+
+        def view(request, scopeId, params):
+            return read_listing(request, listing, scopes[0], scopeId, params)
+
+    else:
+        annotations["scope"] = Literal[scopes]  # type: ignore[valid-type]
+
+        def view(request, scope, scopeId, params):
+            return read_listing(request, listing, scope, scopeId, params)
+
+    # Real objects, not strings: the schema is local, which a postponed annotation cannot name.
+    view.__annotations__ = {**annotations, "scopeId": str, "params": Query[schema]}  # type: ignore[valid-type]
+    view.__name__ = f"get_{listing.api_name}"
+    api.default_router.add_api_operation(
+        path,
+        ["GET"],
+        view,
+        response={200: _page_schema(listing), **ERRORS},
+        operation_id=f"get_{listing.api_name}",
+        summary=f"{listing.label}: {listing.description}",
+        description=listing.description + _NOTE,
+        tags=["data"],
+        openapi_extra=_FILES_200,
+    )
+
+
+_register(T.ROOMS, ("experiment",), "/data/rooms/experiment/{scopeId}")
+_register(T.PARTICIPANTS, ("experiment", "room"), "/data/participants/{scope}/{scopeId}")
