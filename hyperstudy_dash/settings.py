@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_tables2",
     "django_filters",
+    "axes",
     "data_browser",
     "exports",
 ]
@@ -92,6 +93,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns a locked sign-in into the lockout page
 ]
 
 ROOT_URLCONF = "hyperstudy_dash.urls"
@@ -219,12 +221,30 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "HyperStudy Data Dashboard <noreply@localhost>")
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3 * 24 * 3600)
 
+# Sign-in throttling (django-axes, data_browser/governance/signin.py): per username and per
+# address; the lock doubles for each further lock within a day.
+SIGNIN_FAILURE_LIMIT = env_int("SIGNIN_FAILURE_LIMIT", 5)
+SIGNIN_LOCKOUT_MINUTES = env_int("SIGNIN_LOCKOUT_MINUTES", 15)
+SIGNIN_LOCKOUT_MAX_MINUTES = env_int("SIGNIN_LOCKOUT_MAX_MINUTES", 24 * 60)
+AXES_FAILURE_LIMIT = SIGNIN_FAILURE_LIMIT
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_COOLOFF_TIME = "data_browser.governance.signin.cool_off"
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # attempts while locked don't extend it
+AXES_HANDLER = "data_browser.governance.signin.AuditedHandler"
+AXES_LOCKOUT_CALLABLE = "data_browser.governance.signin.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the audit log
+AXES_ENABLE_ADMIN = False  # unlocking happens on the lab page, where it is audited
+AXES_VERBOSE = False
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "data_browser:experiments"
 LOGOUT_REDIRECT_URL = "login"
 
 # Sessions are read from the cache (written through to the database) when Redis is there.
-AUTHENTICATION_BACKENDS = ["hyperstudy_dash.auth.ModelBackend"]
+AUTHENTICATION_BACKENDS = [
+    "data_browser.governance.signin.SignInThrottle",  # django-axes: refuses locked sign-ins
+    "hyperstudy_dash.auth.ModelBackend",
+]
 SESSION_ENGINE = (
     "django.contrib.sessions.backends.cached_db"
     if REDIS_URL

@@ -420,6 +420,12 @@ MATRIX: dict[str, Row] = {
         method="post",
         data=lambda c: {"active": "0"},
     ),
+    # Nothing to unlock for the viewer: the lab admin's answer says so (400).
+    "data_browser:lab_user_unlock": Row(
+        u("/lab/users/{c.world.users[viewer].pk}/unlock/"),
+        by_role(403, anonymous=302, labadmin=400),
+        method="post",
+    ),
     "data_browser:lab_user_password_reset": Row(
         u("/lab/users/{c.world.users[viewer].pk}/password-reset/"),
         by_role(403, anonymous=302, labadmin=302),

@@ -24,6 +24,7 @@ from django.utils.http import urlsafe_base64_encode
 from data_browser import access, audit
 from data_browser.models import Profile
 
+from . import signin
 from .services import GovernanceError
 
 
@@ -104,8 +105,27 @@ def send_password_reset(actor: Any, user: Any, *, request: HttpRequest) -> None:
     )
 
 
+def unlock_sign_in(actor: Any, user: Any, *, request: HttpRequest) -> None:
+    """Lift the lock that failed sign-ins put on one of the lab's accounts."""
+    lab = _lab_admin_lab(actor)
+    if not access.lab_users(actor).filter(pk=user.pk).exists():
+        raise PermissionDenied("That account is not in your lab.")
+    removed = signin.unlock(user.get_username())
+    if not removed:
+        raise GovernanceError(f"“{user.get_username()}” has no failed sign-ins to forget.")
+    audit.record(
+        "user.sign_in_unlocked",
+        actor=actor,
+        request=request,
+        lab=lab,
+        scope=f"account {user.get_username()}",
+    )
+
+
 def password_set(user: Any, *, request: HttpRequest) -> None:
-    """The person chose a password through their link: audited as their own change."""
+    """The person chose a password through their link: audited as their own change, and a
+    sign-in lock on their account is lifted."""
+    signin.unlock(user.get_username())
     profile = access.profile(user)
     audit.record(
         "user.password_changed",

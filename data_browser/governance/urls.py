@@ -50,6 +50,7 @@ urlpatterns = [
     path("lab/", views.lab_access, name="lab_access"),
     path("lab/users/new/", views.lab_user_create, name="lab_user_create"),
     path("lab/users/<int:user_id>/active/", views.lab_user_active, name="lab_user_active"),
+    path("lab/users/<int:user_id>/unlock/", views.lab_user_unlock, name="lab_user_unlock"),
     path(
         "lab/users/<int:user_id>/password-reset/",
         views.lab_user_password_reset,

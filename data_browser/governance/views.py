@@ -35,7 +35,7 @@ from data_browser.models import (
     RoomParticipant,
 )
 
-from . import accounts, forms
+from . import accounts, forms, signin
 from . import services as S
 
 MY_DATA_PAGE_SIZE = 50
@@ -442,6 +442,10 @@ def _lab_admin(request: HttpRequest) -> None:
 def lab_access(request: HttpRequest) -> HttpResponse:
     _lab_admin(request)
     lab = access.profile(request.user).lab
+    users = list(access.lab_users(request.user).select_related("profile").order_by("username"))
+    failures = signin.failed_sign_ins([u.username for u in users])
+    for u in users:
+        u.failed_sign_ins = failures.get(u.username, 0)
     experiments = (
         access.for_request(request)
         .experiments(action=access.MANAGE)
@@ -463,7 +467,7 @@ def lab_access(request: HttpRequest) -> HttpResponse:
             "title": f"Access · {lab.name}",
             "nav_section": "access",
             "lab": lab,
-            "users": access.lab_users(request.user).select_related("profile").order_by("username"),
+            "users": users,
             "experiments": experiments,
             "keys": access.lab_api_keys(request.user).select_related("user", "revoked_by"),
             "now": timezone.now(),
@@ -513,6 +517,20 @@ def lab_user_password_reset(request: HttpRequest, user_id: int) -> HttpResponse:
     messages.success(
         request, f"A link to choose a new password was sent to {user.get_username()}'s email."
     )
+    return redirect(back)
+
+
+@login_required
+@require_POST
+def lab_user_unlock(request: HttpRequest, user_id: int) -> HttpResponse:
+    _lab_admin(request)
+    user = get_object_or_404(access.lab_users(request.user), pk=user_id)
+    back = reverse("data_browser:lab_access")
+    try:
+        accounts.unlock_sign_in(request.user, user, request=request)
+    except S.GovernanceError as exc:
+        return _message(request, str(exc), back, status=400)
+    messages.success(request, f"{user.get_username()} can sign in again.")
     return redirect(back)
 
 
