@@ -334,6 +334,7 @@ def health(request: HttpRequest) -> HttpResponse:
 
 
 class AccessOut(Schema):
+    status: Literal["success"]
     canView: bool = Field(description="The key reaches the experiment (its owner is a member)")
     canExport: bool = Field(
         description="The owner's export right allows some export (aggregate or more) and the "
@@ -364,6 +365,7 @@ def check_access(request: HttpRequest, experimentId: str) -> HttpResponse:
     right = reader.export_right(experiment)
     readable = any(reader.allows(scope) for scope in T.READ_SCOPES)
     body = {
+        "status": "success",
         "canView": True,
         "canExport": right != ExportRight.NONE and readable,
         "exportRight": right,

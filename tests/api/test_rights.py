@@ -11,14 +11,15 @@ from __future__ import annotations
 import pytest
 
 from data_browser import datatypes as T
+from data_browser.api import records
 from data_browser.api.keys import InvalidKeyRequest, create_key
 from data_browser.identity import participant_code
 from data_browser.models import Membership, Participant, RoomParticipant
 
 pytestmark = pytest.mark.django_db
 
-# Formats of the data endpoints (ndjson joins when the API serves it).
-FORMATS = ("json", "csv")
+# Every format the data endpoints serve (a format added there is covered here at once).
+FORMATS = records.FORMATS
 SCOPES = ("experiment", "room", "participant")
 ROWS = ("owner", "fullcollab", "collaborator")  # roles whose keys read records
 REFUSED = {"viewer": "none", "aggcollab": "aggregate"}  # member, right below row level
@@ -167,7 +168,12 @@ def test_a_key_restricted_to_another_experiment_reads_nothing_here(world, make_k
 def test_check_access_answers_for_the_key(world, make_key, api, role, can_export, right):
     r = api(f"/data/check-access/experiment/{world.experiment.public_id}", make_key(role))
     assert r.status_code == 200
-    assert r.json() == {"canView": True, "canExport": can_export, "exportRight": right}
+    assert r.json() == {
+        "status": "success",
+        "canView": True,
+        "canExport": can_export,
+        "exportRight": right,
+    }
 
 
 @pytest.mark.parametrize("role", OUTSIDE)
@@ -184,7 +190,12 @@ def test_check_access_needs_a_key_but_no_scope(world, make_key, api):
     r = api(path, key)
     assert r.status_code == 200
     # A key that may read no data type can view but export nothing.
-    assert r.json() == {"canView": True, "canExport": False, "exportRight": "full"}
+    assert r.json() == {
+        "status": "success",
+        "canView": True,
+        "canExport": False,
+        "exportRight": "full",
+    }
 
 
 # Export jobs over the API follow the same rights.
