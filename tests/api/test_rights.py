@@ -37,8 +37,17 @@ def scope_id(world, role: str, scope: str) -> str:
     return participant_code(world.experiment.public_id, pid)
 
 
-def read(api, key: str, dt: T.DataType, scope: str, sid: str, fmt: str):
-    return api(f"/data/{dt.api_name}/{scope}/{sid}", key, format=fmt, limit=50)
+# The later edition's listings are data endpoints too (participant ids, names, emails).
+LISTINGS = (("rooms", "experiment"), ("participants", "experiment"), ("participants", "room"))
+
+
+def endpoints(world, role: str):
+    """(label, path) of every data endpoint: the seven types x three scopes, the listings."""
+    for dt in T.DATA_TYPES:
+        for scope in SCOPES:
+            yield (dt.key, scope), f"/data/{dt.api_name}/{scope}/{scope_id(world, role, scope)}"
+    for name, scope in LISTINGS:
+        yield (name, scope), f"/data/{name}/{scope}/{scope_id(world, role, scope)}"
 
 
 def body_text(response) -> str:
@@ -59,19 +68,18 @@ def identifiers(world) -> set[str]:
 def test_row_level_rights_read_every_type_and_scope(world, make_key, api, role, fmt):
     key = make_key(role)
     ids = identifiers(world)
-    for dt in T.DATA_TYPES:
-        for scope in SCOPES:
-            r = read(api, key, dt, scope, scope_id(world, role, scope), fmt)
-            assert r.status_code == 200, (dt.key, scope, r.content[:200])
-            text = body_text(r)
-            if scope == "room" and dt in (T.EVENTS, T.CHAT):
-                assert rows_of_text(text, fmt), (dt.key, scope)
-            leaked = {pid for pid in ids if pid in text}
-            if role == "collaborator":
-                # De-identified: codes exactly as in exports, no participant id anywhere.
-                assert not leaked, (dt.key, scope, fmt, leaked)
-            elif scope == "participant" and dt is T.EVENTS:
-                assert world.participant.public_id in text
+    for (name, scope), path in endpoints(world, role):
+        r = api(path, key, format=fmt, limit=50)
+        assert r.status_code == 200, (name, scope, r.content[:200])
+        text = body_text(r)
+        if scope == "room" and name in ("events", "chat", "participants"):
+            assert rows_of_text(text, fmt), (name, scope)
+        leaked = {pid for pid in ids if pid in text}
+        if role == "collaborator":
+            # De-identified: codes exactly as in exports, no participant id anywhere.
+            assert not leaked, (name, scope, fmt, leaked)
+        elif (name, scope) in (("events", "participant"), ("participants", "room")):
+            assert world.participant.public_id in text, (name, scope)
 
 
 def rows_of_text(text: str, fmt: str) -> bool:
@@ -95,29 +103,26 @@ def test_deidentified_rows_carry_the_export_codes(world, make_key, api):
 @pytest.mark.parametrize("role", sorted(REFUSED))
 def test_rights_below_row_level_get_403_naming_the_right(world, make_key, api, role, fmt):
     key = make_key(role)
-    for dt in T.DATA_TYPES:
-        for scope in SCOPES:
-            r = read(api, key, dt, scope, scope_id(world, role, scope), fmt)
-            assert r.status_code == 403, (dt.key, scope, r.status_code)
-            assert r["Content-Type"].startswith("application/json")
-            text = r.content.decode()
-            assert "export right" in text
-            assert "de-identified" in text.lower() or "deidentified" in text
-            assert REFUSED[role] in text  # the right the key's owner has
-            assert world.participant.public_id not in text
+    for (name, scope), path in endpoints(world, role):
+        r = api(path, key, format=fmt, limit=50)
+        assert r.status_code == 403, (name, scope, r.status_code)
+        assert r["Content-Type"].startswith("application/json")
+        text = r.content.decode()
+        assert "export right" in text
+        assert "de-identified" in text.lower() or "deidentified" in text
+        assert REFUSED[role] in text  # the right the key's owner has
+        assert world.participant.public_id not in text
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("role", OUTSIDE)
 def test_keys_without_a_membership_get_404(world, make_key, api, role, fmt):
     key = make_key(role)
+    for (name, scope), path in endpoints(world, "collaborator"):
+        assert api(path, key, format=fmt, limit=50).status_code == 404, (name, scope)
     for dt in T.DATA_TYPES:
-        for scope in SCOPES:
-            sid = scope_id(world, "collaborator", scope)
-            assert read(api, key, dt, scope, sid, fmt).status_code == 404, (dt.key, scope)
-            raw = world.participant.public_id
-            r = api(f"/data/{dt.api_name}/participant/{raw}", key, format=fmt)
-            assert r.status_code == 404
+        r = api(f"/data/{dt.api_name}/participant/{world.participant.public_id}", key, format=fmt)
+        assert r.status_code == 404
 
 
 def test_participant_accounts_get_no_keys(world):
