@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
+from django.utils import timezone
 
 from . import access
 
@@ -13,4 +14,5 @@ def navigation(request: HttpRequest) -> dict:
     return {
         "nav_is_lab_admin": access.is_lab_admin(user),
         "nav_participant": access.participant_of(user),
+        "display_zone": timezone.get_current_timezone_name(),
     }

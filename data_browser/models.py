@@ -35,6 +35,10 @@ class Profile(models.Model):
     participant = models.OneToOneField(
         "Participant", null=True, blank=True, on_delete=models.SET_NULL, related_name="account"
     )
+    # What the pages remember for their reader: the time zone times are shown in, and the
+    # record-table columns chosen per data type ({"events": ["timestamp", "eventType"], ...}).
+    time_zone = models.CharField(max_length=64, default="UTC")
+    table_columns = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"profile of {self.user}"

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import media, views
+from . import media, preferences, views
 
 app_name = "data_browser"
 
@@ -22,6 +22,7 @@ urlpatterns = [
     path(_participant, views.participant, name="participant"),
     path(_participant + "quality/", views.participant_quality, name="participant_quality"),
     path(_participant + "plots/", views.participant_plots, name="participant_plots"),
+    path("preferences/", preferences.preferences, name="preferences"),
     path("media/<str:token>/", media.media_download, name="media"),
     path("keys/", include("data_browser.api.dashboard_urls")),
     path("", include("data_browser.governance.urls")),

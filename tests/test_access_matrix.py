@@ -255,6 +255,8 @@ MATRIX: dict[str, Row] = {
         method="post",
     ),
     "data_browser:api_docs": Row(u("/keys/docs/"), SIGNED_IN),
+    # The reader's own preferences (time zone).
+    "data_browser:preferences": Row(u("/preferences/"), SIGNED_IN),
     # Governance: access pages.
     "data_browser:access": Row(u("/access/"), by_role(200, anonymous=302, labadmin=302)),
     "data_browser:experiment_access": Row(

@@ -1,0 +1,28 @@
+// Small behaviours of every page: the theme switch, copy buttons, the menu closing after a pick.
+(function () {
+  function theme() { return document.documentElement.getAttribute("data-bs-theme"); }
+  function label() {
+    document.querySelectorAll("[data-theme-label]").forEach(function (el) {
+      el.textContent = theme() === "dark" ? "Light theme" : "Dark theme";
+    });
+  }
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest("[data-theme-toggle]");
+    if (toggle) {
+      var next = theme() === "dark" ? "light" : "dark";
+      document.documentElement.setAttribute("data-bs-theme", next);
+      try { localStorage.setItem("hs-theme", next); } catch (e) { /* storage blocked */ }
+      label();
+    }
+    var copy = event.target.closest("[data-copy]");
+    if (copy) {
+      var source = document.getElementById(copy.getAttribute("data-copy"));
+      if (source && navigator.clipboard) {
+        navigator.clipboard.writeText(source.value || source.textContent).then(function () {
+          copy.textContent = "Copied";
+        });
+      }
+    }
+  });
+  label();
+})();
