@@ -70,7 +70,7 @@ def breadcrumbs(*items: Any) -> SafeString:
 
 
 def _current(value: str | None) -> SafeString:
-    return format_html(' aria-current="{}"', value) if value else format_html("")
+    return format_html(' aria-current="{}"', value) if value else mark_safe("")
 
 
 @register.filter
