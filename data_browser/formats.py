@@ -89,3 +89,8 @@ def json_text(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, indent=2, ensure_ascii=False, default=str)
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def json_compact(value: Any) -> str:
+    """JSON on one line: ``{"value": "no", "responseTime": 812}``."""
+    return json.dumps(value, ensure_ascii=False, default=str)

@@ -100,10 +100,12 @@ def number(value: Any) -> str:
 
 @register.filter
 def json_value(value: Any) -> SafeString:
-    """JSON values as the Data Viewer shows them: objects indented in a block, scalars inline."""
-    if isinstance(value, dict | list):
+    """JSON values as the Data Viewer shows them: long objects indented in a block, short ones
+    and scalars inline."""
+    compact = formats.json_compact(value)
+    if isinstance(value, dict | list) and len(compact) > 60:
         return format_html('<pre class="json">{}</pre>', formats.json_text(value))
-    return format_html('<code class="json-scalar">{}</code>', formats.json_text(value))
+    return format_html('<code class="json-scalar">{}</code>', compact)
 
 
 @register.filter
@@ -115,3 +117,31 @@ def json_fields(value: dict) -> SafeString:
         "", "<div><dt>{}</dt><dd>{}</dd></div>", ((k, json_value(v)) for k, v in value.items())
     )
     return format_html('<dl class="json-fields">{}</dl>', rows)
+
+
+@register.simple_tag
+def record_value(dt: Any, name: str, value: Any) -> SafeString:
+    """One value of a record, read the way the Data Viewer reads it: times in the reader's zone,
+    milliseconds with their duration, JSON as JSON, links as links."""
+    from data_browser import datatypes as T
+
+    if value is None or value == "":
+        return format_html('<span class="muted">—</span>')
+    try:
+        field = dt.get_field(name)
+    except KeyError:
+        field = None
+    kind = field.kind if field else ""
+    if kind == T.DATETIME:
+        return when(value)
+    if kind == T.URL:
+        return format_html('<a href="{}" download>Download</a>', value)
+    if kind == T.JSON or isinstance(value, dict | list | bool):
+        return json_value(value)
+    if kind in (T.INT, T.FLOAT) and field.unit == "ms":
+        return format_html(
+            '<span title="{}">{} ms</span>', formats.duration(value), formats.number(value)
+        )
+    if kind in (T.INT, T.FLOAT):
+        return format_html("{}", formats.number(value))
+    return format_html("{}", value)
