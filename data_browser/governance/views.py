@@ -300,6 +300,9 @@ def request_decide(request: HttpRequest, experiment_id: str, request_id: int) ->
     back = reverse("data_browser:experiment_requests", args=[experiment.public_id])
     if not form.is_valid():
         return _message(request, "The decision was not understood.", back, status=400)
+    approve = form.cleaned_data["decision"] == "approve"
+    if _deletion_unconfirmed(request, data_request, approve):
+        return _confirm_request_deletion(request, experiment, data_request, form, back)
     try:
         dr = S.decide_request(
             request.user,
@@ -312,6 +315,45 @@ def request_decide(request: HttpRequest, experiment_id: str, request_id: int) ->
         return _message(request, str(exc), back, status=400)
     messages.success(request, f"Request {dr.get_status_display().lower()}.")
     return redirect(back)
+
+
+def _deletion_unconfirmed(request: HttpRequest, data_request: DataRequest, approve: bool) -> bool:
+    """Approving a pending deletion request deletes data: it needs the confirmation page's own
+    POST (``confirmed``), like every other deletion."""
+    return (
+        approve
+        and data_request.kind == DataRequest.Kind.DELETION
+        and data_request.status == DataRequest.Status.PENDING
+        and request.POST.get("confirmed") != "1"
+    )
+
+
+def _confirm_request_deletion(
+    request: HttpRequest, experiment: Experiment, data_request: DataRequest, form, back: str
+) -> HttpResponse:
+    """The counts of what approving will delete; nothing has changed yet."""
+    plan = S.plan_deletion(S.Scope(experiment, participant=data_request.participant))
+    return render(
+        request,
+        "governance/confirm_delete.html",
+        {
+            "title": "Approve the deletion request",
+            "nav_section": "access",
+            "experiment": experiment,
+            "what": f"the data of participant {data_request.participant.public_id}",
+            "plan": plan,
+            "back": back,
+            "confirm_action": reverse(
+                "data_browser:request_decide", args=[experiment.public_id, data_request.pk]
+            ),
+            "confirm_fields": {
+                "decision": "approve",
+                "note": form.cleaned_data["note"],
+                "confirmed": "1",
+            },
+            "confirm_label": "Approve and delete permanently",
+        },
+    )
 
 
 def _message(request: HttpRequest, text: str, back: str, *, status: int) -> HttpResponse:

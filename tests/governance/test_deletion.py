@@ -57,7 +57,7 @@ def test_it_names_what_will_go_before_deleting(client, world):
     assert plan.counts == expected
     body = response.content.decode()
     for dt in T.DATA_TYPES:
-        assert f"<td>{dt.label}</td><td>{expected[dt.key]}</td>" in body
+        assert f'<td>{dt.label}</td><td class="num">{expected[dt.key]:,}</td>' in body
     assert counts(experiment=world.experiment, participant=target) == expected  # nothing gone
 
 

@@ -84,8 +84,21 @@ def test_a_participant_has_their_data_deleted(
     assert client.get(api_url, headers={"X-API-Key": raw}).status_code == 200
     dr = ask(client, world, "deletion")
     client.force_login(world.user("owner"))
+    # Approving first shows what will go, and deletes nothing yet.
+    confirm = client.post(decide_url(world, dr), {"decision": "approve", "note": "Done"})
+    assert confirm.status_code == 200
+    page = confirm.content.decode()
+    assert "Approve and delete permanently" in page and 'name="confirmed" value="1"' in page
+    events = access.records(world.user("owner"), T.EVENTS).filter(
+        experiment=world.experiment, participant__public_id=me
+    )
+    assert f'<td class="num">{events.count():,}</td>' in page
+    dr.refresh_from_db()
+    assert dr.status == "pending" and events.exists()
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(decide_url(world, dr), {"decision": "approve"})
+        response = client.post(
+            decide_url(world, dr), {"decision": "approve", "note": "Done", "confirmed": "1"}
+        )
     assert response.status_code == 302
     dr.refresh_from_db()
     assert dr.status == "approved"
