@@ -44,6 +44,7 @@ class Plot:
     y_label: str
     series: list[Series] = field(default_factory=list)
     samples: int = 0  # rows behind the plot
+    drift_bands: bool = False  # shade the sync quality bands (< 100, 100-500, > 500 ms)
 
     @property
     def points(self) -> int:
@@ -107,6 +108,7 @@ def sync_plots(qs: QuerySet, label_for: Callable[[int | None], str]) -> list[Plo
         if not lines:
             continue
         plot = Plot(slug, title, unit, samples=sum(samples.values()))
+        plot.drift_bands = column == "time_drift"
         plot.series = [Series(label_for(p), pts) for (p,), pts in lines.items()]
         out.append(plot)
     return out
@@ -180,6 +182,7 @@ def render_svg(plot: Plot) -> SafeString:
             for i, s in enumerate(plot.series)
         ),
     )
+    bands = _drift_bands(y_lo, y_hi, sy, plot_w) if plot.drift_bands else ""
     zero = ""
     if x_lo < 0 < x_hi:
         zero = format_html(
@@ -191,7 +194,7 @@ def render_svg(plot: Plot) -> SafeString:
     return format_html(
         '<svg class="plot" viewBox="0 0 {w} {h}" role="img" aria-label="{title}" '
         'xmlns="http://www.w3.org/2000/svg">'
-        "<title>{title}</title>{grid}{xgrid}{zero}"
+        "<title>{title}</title>{bands}{grid}{xgrid}{zero}"
         '<rect class="frame" x="{l}" y="{t}" width="{pw}" height="{ph}" fill="none"/>'
         "{lines}"
         '<text class="axis" x="{cx}" y="{h_}" text-anchor="middle">onset (s)</text>'
@@ -200,6 +203,7 @@ def render_svg(plot: Plot) -> SafeString:
         w=WIDTH,
         h=HEIGHT,
         title=plot.title,
+        bands=bands,
         grid=grid,
         xgrid=xgrid,
         zero=zero,
@@ -212,6 +216,28 @@ def render_svg(plot: Plot) -> SafeString:
         h_=HEIGHT - 4,
         cy=TOP + plot_h / 2,
         ylabel=plot.y_label,
+    )
+
+
+DRIFT_BANDS = (  # (css class, lower ms, upper ms), as in data_browser.presentations
+    ("band-poor", 500, float("inf")),
+    ("band-fair", 100, 500),
+    ("band-good", -100, 100),
+    ("band-fair", -500, -100),
+    ("band-poor", float("-inf"), -500),
+)
+
+
+def _drift_bands(y_lo: float, y_hi: float, sy: Callable[[float], float], width: float) -> str:
+    """Green, yellow and red stripes behind a drift plot, cut to its value range."""
+    rects = []
+    for css, lo, hi in DRIFT_BANDS:
+        lo, hi = max(lo, y_lo), min(hi, y_hi)
+        if lo >= hi:
+            continue
+        rects.append((css, LEFT, f"{sy(hi):.1f}", width, f"{sy(lo) - sy(hi):.1f}"))
+    return format_html_join(
+        "", '<rect class="{}" x="{}" y="{}" width="{}" height="{}"/>', rects
     )
 
 

@@ -32,7 +32,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 
-from . import access, plots, quality
+from . import access, plots, presentations, quality
 from . import datatypes as T
 from .filters import ExperimentFilter, ParticipantFilter, RoomFilter, record_filterset
 from .identity import Deidentifier, people
@@ -326,6 +326,7 @@ class RecordView:
     notes: list[str]
     pages: RecordPages
     table_html: str
+    extras: dict[str, Any]  # the type's transcript, cards or summary (see presentations)
 
 
 def _records_view(request: HttpRequest, scope: Scope) -> RecordView:
@@ -354,7 +355,10 @@ def _records_view(request: HttpRequest, scope: Scope) -> RecordView:
         deid = _deidentifier(scope, dt, records)
         records = [deid.record(dt, r) for r in records]
     table = table_class(records, people=scope.people, order_by=sort)
-    return RecordView(dt, table, filterset, notes + pages.notes, pages, table.as_html(request))
+    extras = presentations.extras(dt, records, scope.people, qs)
+    return RecordView(
+        dt, table, filterset, notes + pages.notes, pages, table.as_html(request), extras
+    )
 
 
 def _deidentifier(scope: Scope, dt: T.DataType, records: list[dict]) -> Deidentifier:

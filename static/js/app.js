@@ -24,5 +24,21 @@
       }
     }
   });
+  // Search inside a list on the page (the chat transcript): hide lines without the text.
+  document.addEventListener("input", function (event) {
+    var input = event.target.closest("[data-filter-lines]");
+    if (!input) return;
+    var list = document.querySelector(input.getAttribute("data-filter-lines"));
+    if (!list) return;
+    var needle = input.value.trim().toLowerCase();
+    var shown = 0;
+    list.querySelectorAll("li").forEach(function (li) {
+      var hit = !needle || li.textContent.toLowerCase().indexOf(needle) !== -1;
+      li.hidden = !hit;
+      if (hit) shown += 1;
+    });
+    var none = list.parentElement.querySelector("[data-no-match]");
+    if (none) none.hidden = shown > 0;
+  });
   label();
 })();
