@@ -236,9 +236,7 @@ def _drift_bands(y_lo: float, y_hi: float, sy: Callable[[float], float], width: 
         if lo >= hi:
             continue
         rects.append((css, LEFT, f"{sy(hi):.1f}", width, f"{sy(lo) - sy(hi):.1f}"))
-    return format_html_join(
-        "", '<rect class="{}" x="{}" y="{}" width="{}" height="{}"/>', rects
-    )
+    return format_html_join("", '<rect class="{}" x="{}" y="{}" width="{}" height="{}"/>', rects)
 
 
 def legend(plot: Plot) -> SafeString:
