@@ -14,6 +14,7 @@ urlpatterns = [
     path("", views.experiments, name="experiments"),
     path(_exp, views.experiment, name="experiment"),
     path(_exp + "data/", views.experiment_data, name="experiment_data"),
+    path(_exp + "overview/", views.experiment_overview, name="experiment_overview"),
     path(_exp + "quality/", views.experiment_quality, name="experiment_quality"),
     path(_room, views.room, name="room"),
     path(_room + "data/", views.room_data, name="room_data"),

@@ -32,7 +32,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 
-from . import access, plots, presentations, quality
+from . import access, overview, plots, presentations, quality
 from . import datatypes as T
 from .filters import ExperimentFilter, ParticipantFilter, RoomFilter, record_filterset
 from .identity import Deidentifier, people
@@ -477,6 +477,23 @@ def _plots(request: HttpRequest, scope: Scope) -> HttpResponse:
         "plots",
         {"plots": shown or found, "single": bool(wanted and shown), "notes": notes},
     )
+
+
+@login_required
+def experiment_overview(request: HttpRequest, exp_id: str) -> HttpResponse:
+    from exports.services import jobs_for
+
+    scope = experiment_scope(request, exp_id)
+    user = request.user
+    summary = overview.build(
+        scope.experiment,
+        access.rooms(user).filter(experiment=scope.experiment),
+        access.room_participants(user).filter(room__experiment=scope.experiment),
+        _quality_report(request, scope),
+        member=scope.reach.is_member(scope.experiment),
+        exports=jobs_for(user),
+    )
+    return _panel(request, scope, "overview", {"overview": summary})
 
 
 @login_required

@@ -238,6 +238,7 @@ MATRIX: dict[str, Row] = {
     "data_browser:experiments": Row(u("/"), SIGNED_IN),
     "data_browser:experiment": Row(u(_e), SESSION_PAGE),
     "data_browser:experiment_data": Row(u(_e + "data/"), SESSION_PAGE),
+    "data_browser:experiment_overview": Row(u(_e + "overview/"), SESSION_PAGE),
     "data_browser:experiment_quality": Row(u(_e + "quality/"), SESSION_PAGE),
     "data_browser:room": Row(u(_r), SESSION_PAGE),
     "data_browser:room_data": Row(u(_r + "data/"), SESSION_PAGE),
