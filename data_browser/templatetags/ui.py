@@ -126,7 +126,7 @@ def record_value(dt: Any, name: str, value: Any) -> SafeString:
     from data_browser import datatypes as T
 
     if value is None or value == "":
-        return format_html('<span class="muted">—</span>')
+        return mark_safe('<span class="muted">—</span>')
     try:
         field = dt.get_field(name)
     except KeyError:
