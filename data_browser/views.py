@@ -484,14 +484,13 @@ def experiment_overview(request: HttpRequest, exp_id: str) -> HttpResponse:
     from exports.services import jobs_for
 
     scope = experiment_scope(request, exp_id)
-    user = request.user
     summary = overview.build(
         scope.experiment,
-        access.rooms(user).filter(experiment=scope.experiment),
-        access.room_participants(user).filter(room__experiment=scope.experiment),
+        scope.access.rooms().filter(experiment=scope.experiment),
+        scope.access.room_participants().filter(room__experiment=scope.experiment),
         _quality_report(request, scope),
-        member=scope.reach.is_member(scope.experiment),
-        exports=jobs_for(user),
+        member=scope.access.is_member(scope.experiment),
+        exports=jobs_for(request.user),
     )
     return _panel(request, scope, "overview", {"overview": summary})
 

@@ -89,8 +89,10 @@ def test_a_participant_has_their_data_deleted(
     assert confirm.status_code == 200
     page = confirm.content.decode()
     assert "Approve and delete permanently" in page and 'name="confirmed" value="1"' in page
-    events = access.records(world.user("owner"), T.EVENTS).filter(
-        experiment=world.experiment, participant__public_id=me
+    events = (
+        access.for_user(world.user("owner"))
+        .records(T.EVENTS)
+        .filter(experiment=world.experiment, participant__public_id=me)
     )
     assert f'<td class="num">{events.count():,}</td>' in page
     dr.refresh_from_db()

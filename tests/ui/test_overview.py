@@ -37,10 +37,16 @@ def test_it_counts_rooms_participants_and_records(client, world):
     )
     records = section(body, "records")
     for dt in T.DATA_TYPES:
-        n = access.records(world.user("owner"), dt).filter(experiment=world.experiment).count()
+        n = (
+            access.for_user(world.user("owner"))
+            .records(dt)
+            .filter(experiment=world.experiment)
+            .count()
+        )
         assert re.search(rf"{dt.label}</a><span class=\"num\">{n:,}</span>", records)
     newest = (
-        access.records(world.user("owner"), T.CHAT)
+        access.for_user(world.user("owner"))
+        .records(T.CHAT)
         .filter(experiment=world.experiment)
         .latest("timestamp")
         .timestamp

@@ -39,7 +39,7 @@ def test_drift_bands_follow_the_guide(drift, band):
 def test_the_sync_tab_summarises_drift_quality_and_samples(client, world):
     login_client(client, world, "owner")
     body = client.get(room_tab(world, "sync")).content.decode()
-    metrics = access.records(world.user("owner"), T.SYNC).filter(room=world.room)
+    metrics = access.for_user(world.user("owner")).records(T.SYNC).filter(room=world.room)
     drifts = [abs(d) for d in metrics.values_list("time_drift", flat=True) if d is not None]
     assert 'aria-label="Sync summary"' in body
     assert f'data-samples="{metrics.count()}"' in body
@@ -63,7 +63,7 @@ def test_the_sync_summary_follows_the_filters(client, world):
 def test_the_chat_tab_is_a_chronological_transcript_with_colour_coded_senders(client, world):
     login_client(client, world, "owner")
     body = client.get(room_tab(world, "chat")).content.decode()
-    messages = access.records(world.user("owner"), T.CHAT).filter(room=world.room)
+    messages = access.for_user(world.user("owner")).records(T.CHAT).filter(room=world.room)
     shown = re.findall(r'<div class="bubble">([^<]*)</div>', body)
     first_page = list(messages.order_by("onset", "id").values_list("content", flat=True)[:50])
     assert sorted(shown) == sorted(c.replace("'", "&#x27;") for c in first_page)
@@ -83,7 +83,7 @@ def test_a_de_identified_transcript_names_senders_by_code(client, world):
 def test_recordings_are_cards_with_player_download_and_download_all(client, world):
     login_client(client, world, "owner")
     body = client.get(room_tab(world, "recordings")).content.decode()
-    recordings = access.records(world.user("owner"), T.RECORDINGS).filter(room=world.room)
+    recordings = access.for_user(world.user("owner")).records(T.RECORDINGS).filter(room=world.room)
     assert body.count('class="recording-card"') == recordings.count() > 0
     assert body.count('<video controls preload="none"') >= recordings.exclude(file="").count()
     assert "Start</dt>" in body and "Duration</dt>" in body and "Size</dt>" in body
