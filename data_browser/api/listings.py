@@ -27,7 +27,7 @@ from pydantic import ConfigDict, create_model
 from data_browser import access
 from data_browser import datatypes as T
 from data_browser.identity import participant_code
-from data_browser.models import Experiment, Room, RoomParticipant
+from data_browser.models import Experiment, RoomParticipant
 
 from . import errors, records
 from .schemas import MAX_OFFSET, Metadata, record_schema
@@ -116,11 +116,11 @@ def _scope(request: HttpRequest, listing: T.Listing, scope: str, scope_id: str) 
     records.check_id("scopeId", scope_id)
     if scope == "experiment":
         experiment = reader.experiment(scope_id)
-        rooms = Room.objects.filter(experiment=experiment)
+        rooms = reader.rooms().filter(experiment=experiment)
     else:
         room = reader.room(scope_id)
         experiment = room.experiment
-        rooms = Room.objects.filter(pk=room.pk)
+        rooms = reader.rooms().filter(pk=room.pk)
     try:
         reader.require_right(experiment)
     except access.RightMissing as exc:
