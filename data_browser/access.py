@@ -206,7 +206,7 @@ class Access:
 
     def allows(self, scope: str) -> bool:
         """Whether the key (if any) carries ``scope``; the dashboard has no scopes."""
-        return self.key is None or (self.active and scope in (self.key.scopes or []))
+        return self.key is None or (self.active and T.grants(self.key.scopes, scope))
 
     def can_manage(self, experiment: Experiment) -> bool:
         return self.experiments(action=MANAGE).filter(pk=experiment.pk).exists()
@@ -361,7 +361,7 @@ def for_job(job: Any) -> Access:
 
 
 def key_allows(key: ApiKey, scope: str) -> bool:
-    return key.is_active and scope in (key.scopes or [])
+    return key.is_active and T.grants(key.scopes, scope)
 
 
 def lab_users(user: User) -> QuerySet:

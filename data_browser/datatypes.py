@@ -446,6 +446,19 @@ BY_API_NAME = {dt.api_name: dt for dt in DATA_TYPES}
 READ_SCOPES = tuple(dict.fromkeys(dt.scope for dt in DATA_TYPES))
 WRITE_SCOPE = "write:data"
 ALL_SCOPES = (*READ_SCOPES, WRITE_SCOPE)
+READ_ALL = "read:*"  # every read scope, also of data types added later
+EVERYTHING = "*"  # every scope, also scopes added later
+KEY_SCOPES = (*READ_SCOPES, READ_ALL, WRITE_SCOPE, EVERYTHING)  # what a key may be given
+
+
+def grants(held: Iterable[str] | None, needed: str) -> bool:
+    """Whether scopes ``held`` (a key's, wildcards included) cover the scope ``needed``."""
+    held = set(held or ())
+    if needed in held or EVERYTHING in held:
+        return True
+    return READ_ALL in held and needed.startswith("read:")
+
+
 SORT_FIELDS = ("timestamp", "onset")
 
 

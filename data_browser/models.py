@@ -300,6 +300,7 @@ class ApiKey(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
     )
     name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, max_length=1000)
     prefix = models.CharField(max_length=32, unique=True)
     last_four = models.CharField(max_length=4)
     key_hash = models.CharField(max_length=128)
@@ -307,6 +308,9 @@ class ApiKey(models.Model):
     experiments = models.ManyToManyField(Experiment, blank=True, related_name="api_keys")
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # Written with last_used_at (at most once a minute); the live count is in the cache.
+    request_count = models.PositiveBigIntegerField(default=0)
+    last_ip = models.GenericIPAddressField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_by = models.ForeignKey(
@@ -318,6 +322,11 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…{self.last_four})"
+
+    @property
+    def masked(self) -> str:
+        """How pages show the key (the API-keys guide's form): ``hst_live_a3f2b4...******``."""
+        return f"{self.prefix[:15]}...******"
 
     @property
     def is_active(self) -> bool:

@@ -250,6 +250,13 @@ MATRIX: dict[str, Row] = {
     "data_browser:media": Row(u("/media/{c.media_token}/"), by_role(200)),
     # API keys page and docs.
     "data_browser:api_keys": Row(u("/keys/"), SIGNED_IN),
+    "data_browser:api_key_detail": Row(
+        u("/keys/{c.collaborator_key}/"),
+        by_role(404, anonymous=302, collaborator=200, labadmin=200),
+    ),
+    "data_browser:api_key_edit": Row(
+        u("/keys/{c.collaborator_key}/edit/"), by_role(404, anonymous=302, collaborator=200)
+    ),
     "data_browser:api_key_revoke": Row(
         u("/keys/{c.collaborator_key}/revoke/"),
         by_role(404, anonymous=302, collaborator=302, labadmin=302),

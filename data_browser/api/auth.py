@@ -23,17 +23,26 @@ from hyperstudy_dash import cache as counters
 from . import keys, ratelimit
 
 USAGE_TTL = int(timedelta(days=40).total_seconds())
+TOTAL_TTL = int(timedelta(days=400).total_seconds())
 
 
 def client_address(request: HttpRequest) -> str:
     return audit.client_ip(request) or "unknown"
 
 
-def note_use(key: ApiKey, request: HttpRequest) -> None:
+def total_counter(key: ApiKey) -> str:
+    return f"api:reqs:{key.pk}"
+
+
+def note_use(key: ApiKey, request: HttpRequest) -> int:
+    """Count the request (today's and all-time counters in one round trip); returns the
+    key's request count."""
     day = timezone.now().date().isoformat()
     counter = f"api:use:{key.pk}:{day}"
-    if counters.count({counter: USAGE_TTL})[counter] > 1:
-        return
+    counts = counters.count({counter: USAGE_TTL, total_counter(key): TOTAL_TTL})
+    total = max(counts[total_counter(key)], key.request_count + 1)
+    if counts[counter] > 1:
+        return total
     last_day = cache.get(f"api:lastday:{key.pk}")
     previous = None
     if last_day and last_day != day:
@@ -48,10 +57,17 @@ def note_use(key: ApiKey, request: HttpRequest) -> None:
         scope=f"key {key.prefix}…{key.last_four}",
         details={"key": key.prefix, "day": day, "previous_day": previous},
     )
+    return total
 
 
 def usage_today(key: ApiKey) -> int:
     return int(cache.get(f"api:use:{key.pk}:{timezone.now().date().isoformat()}") or 0)
+
+
+def request_count(key: ApiKey) -> int:
+    """Every request the key made: the cache's live count, or the stored one (written at
+    most once a minute) if the cache has lost its count."""
+    return max(int(cache.get(total_counter(key)) or 0), key.request_count)
 
 
 class ApiKeyAuth(APIKeyHeader):
@@ -68,6 +84,6 @@ class ApiKeyAuth(APIKeyHeader):
             return None
         ratelimit.check_request(request, address, api_key.pk)
         request.user = api_key.user
-        keys.mark_used(api_key)
-        note_use(api_key, request)
+        requests = note_use(api_key, request)
+        keys.mark_used(api_key, audit.client_ip(request), requests)
         return api_key

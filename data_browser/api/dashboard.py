@@ -1,10 +1,11 @@
-"""Dashboard pages of the API: API Keys (create, list, revoke) and the API docs."""
+"""Dashboard pages of the API: the API key manager (create, list, details, edit, revoke)
+and the API docs."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -13,15 +14,18 @@ from data_browser import access
 from data_browser import datatypes as T
 
 from . import keys
-from .auth import usage_today
-from .forms import ApiKeyForm
+from .auth import request_count, usage_today
+from .forms import ApiKeyForm, KeyDetailsForm
 from .schemas import DataParams
+
+NEW_KEY_SESSION = "api_keys.new_key"
 
 
 def _rows(request: HttpRequest) -> list[dict]:
     return [
         {
             "key": k,
+            "masked": keys.masked(k),
             "status": keys.status(k),
             "requests_today": usage_today(k),
             "reach": keys.reach(k),
@@ -31,14 +35,30 @@ def _rows(request: HttpRequest) -> list[dict]:
     ]
 
 
-def _page(request: HttpRequest, form: ApiKeyForm, *, created=None, raw=None, status=200):
+def _base_url(request: HttpRequest) -> str:
+    return request.build_absolute_uri("/api/v3").rstrip("/")
+
+
+def _new_key(request: HttpRequest) -> dict | None:
+    """The key created just before this page, once: it leaves the session as it is shown."""
+    shown = request.session.pop(NEW_KEY_SESSION, None)
+    if not shown:
+        return None
+    key = keys.visible_keys(request.user).filter(pk=shown["pk"]).first()
+    if key is None:
+        return None
+    base = _base_url(request)
+    env = f"HYPERSTUDY_API_KEY={shown['raw']}\nHYPERSTUDY_BASE_URL={base}\n"
+    return {"key": key, "raw": shown["raw"], "env": env}
+
+
+def _page(request: HttpRequest, form: ApiKeyForm, *, status: int = 200) -> HttpResponse:
     context = {
         "title": "API Keys",
         "nav_section": "keys",
         "form": form,
         "rows": _rows(request),
-        "created": created,
-        "raw_key": raw,
+        "new": _new_key(request) if request.method == "GET" else None,
         "may_have_keys": keys.may_have_keys(request.user),
         "is_lab_admin": access.is_lab_admin(request.user),
     }
@@ -48,7 +68,9 @@ def _page(request: HttpRequest, form: ApiKeyForm, *, created=None, raw=None, sta
 
 @login_required
 def api_keys(request: HttpRequest) -> HttpResponse:
-    """The list, and the form that creates a key; the new key is shown on this answer only."""
+    """The list, and the form that creates a key. After a POST that creates one, the answer
+    is a redirect (a reload never makes a second key); the page it leads to shows the new
+    key once."""
     if request.method != "POST":
         return _page(request, ApiKeyForm(user=request.user))
     form = ApiKeyForm(request.POST, user=request.user)
@@ -57,6 +79,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
             created, raw = keys.create_key(
                 request.user,
                 name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
                 scopes=form.cleaned_data["scopes"],
                 expires_at=form.expires_at,
                 experiments=form.cleaned_data["experiments"],
@@ -65,8 +88,85 @@ def api_keys(request: HttpRequest) -> HttpResponse:
         except keys.InvalidKeyRequest as exc:
             form.add_error(None, str(exc))
         else:
-            return _page(request, ApiKeyForm(user=request.user), created=created, raw=raw)
+            request.session[NEW_KEY_SESSION] = {"pk": created.pk, "raw": raw}
+            return redirect(f"{reverse('data_browser:api_keys')}#new-key")
     return _page(request, form, status=400)
+
+
+def _examples(base: str, room: str) -> list[tuple[str, str]]:
+    """Code examples for the details page, with this server's address; the key itself is
+    read from the environment (it is never shown again)."""
+    url = f"{base}/data/events/room/{room}"
+    return [
+        ("curl", f'curl -H "X-API-Key: $HYPERSTUDY_API_KEY" \\\n     "{url}?limit=10"'),
+        (
+            "Python",
+            "import os\nimport requests\n\n"
+            "API_KEY = os.environ.get('HYPERSTUDY_API_KEY')\n"
+            f"response = requests.get(\n    '{url}',\n    headers={{'X-API-Key': API_KEY}},\n"
+            "    params={'limit': 10},\n)\nprint(response.json()['data'])",
+        ),
+        (
+            "JavaScript",
+            "const API_KEY = process.env.HYPERSTUDY_API_KEY;\n"
+            f"const response = await fetch('{url}?limit=10', {{\n"
+            "  headers: { 'X-API-Key': API_KEY },\n});\n"
+            "const result = await response.json();\nconsole.log(result.data);",
+        ),
+        (
+            "R",
+            'library(httr)\nAPI_KEY <- Sys.getenv("HYPERSTUDY_API_KEY")\n'
+            f'response <- GET(\n  "{url}?limit=10",\n  add_headers("X-API-Key" = API_KEY)\n)\n'
+            'data <- content(response, as = "parsed")',
+        ),
+    ]
+
+
+@login_required
+def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    key = keys.get_key(request.user, pk)
+    room = access.for_request(request).rooms().order_by("-started_at").first()
+    context = {
+        "title": f"API key {key.name}",
+        "nav_section": "keys",
+        "key": key,
+        "masked": keys.masked(key),
+        "status": keys.status(key),
+        "request_count": request_count(key),
+        "requests_today": usage_today(key),
+        "reach": keys.reach(key),
+        "own": key.user_id == request.user.pk,
+        "examples": _examples(_base_url(request), room.public_id if room else "YOUR_ROOM_ID"),
+    }
+    return render(request, "keys/detail.html", context)
+
+
+@login_required
+def key_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Name, description and scopes of one's own key; never the key or its expiry."""
+    key = keys.get_key(request.user, pk)
+    if key.user_id != request.user.pk or key.revoked_at is not None:
+        raise Http404("No such API key")
+    initial = {"name": key.name, "description": key.description, "scopes": key.scopes}
+    form = KeyDetailsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            keys.update_key(
+                key,
+                request.user,
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                scopes=form.cleaned_data["scopes"],
+                request=request,
+            )
+        except keys.InvalidKeyRequest as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Key “{key.name}” is saved.")
+            return redirect("data_browser:api_key_detail", pk=key.pk)
+    status = 400 if request.method == "POST" else 200
+    context = {"title": f"Edit {key.name}", "nav_section": "keys", "key": key, "form": form}
+    return render(request, "keys/edit.html", context, status=status)
 
 
 @login_required
@@ -74,13 +174,15 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 def revoke(request: HttpRequest, pk: int) -> HttpResponse:
     key = keys.get_key(request.user, pk)
     if keys.revoke_key(key, request.user, request=request):
-        messages.success(request, f"Key “{key.name}” ({key.prefix}…{key.last_four}) is revoked.")
+        messages.success(request, f"Key “{key.name}” ({keys.masked(key)}) is revoked.")
     if request.htmx:
         return render(
             request,
             "keys/_table.html",
             {"rows": _rows(request), "is_lab_admin": access.is_lab_admin(request.user)},
         )
+    if request.POST.get("next") == "detail":
+        return redirect("data_browser:api_key_detail", pk=key.pk)
     return redirect("data_browser:api_keys")
 
 
@@ -97,7 +199,7 @@ def api_docs(request: HttpRequest) -> HttpResponse:
         "openapi_url": request.build_absolute_uri(reverse("api_v3:openapi-json")),
         "data_types": T.DATA_TYPES,
         "parameters": parameters,
-        "scopes": T.ALL_SCOPES,
+        "scopes": T.KEY_SCOPES,
         "room": access.for_request(request).rooms().order_by("-started_at").first(),
     }
     return render(request, "api/docs.html", context)

@@ -2,37 +2,65 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import datetime
 from typing import Any
 
 from django import forms
-from django.utils import timezone
 
 from data_browser import access
 from data_browser import datatypes as T
 
+from . import keys
+
 SCOPE_HELP = {
-    "read:events": "Events",
-    "read:recordings": "Recordings (with signed download links)",
-    "read:chat": "Text chat",
-    "read:ratings": "Continuous and sparse ratings",
-    "read:sync": "Sync metrics",
-    "read:components": "Components",
+    "read:events": "Read Events (also rooms and participants)",
+    "read:recordings": "Read Recordings (with signed download links)",
+    "read:chat": "Read Text Chat",
+    "read:ratings": "Read Ratings (continuous and sparse)",
+    "read:sync": "Read Sync Metrics",
+    "read:components": "Read Components",
+    T.READ_ALL: "Read All Data (every read scope, also of data types added later)",
     "write:data": "Ingest records and run exports",
+    T.EVERYTHING: "Full access (every scope, also scopes added later)",
+}
+SCOPE_CHOICES = [(s, f"{s} — {SCOPE_HELP.get(s, '')}") for s in T.KEY_SCOPES]
+EXPIRY_LABELS = {
+    "7d": "7 days (good for testing)",
+    "30d": "30 days (short projects)",
+    "90d": "90 days (recommended)",
+    "1y": "1 year (long-term integrations)",
+    "never": "Never (use with caution)",
 }
 
 
-class ApiKeyForm(forms.Form):
-    name = forms.CharField(max_length=100, help_text="So you recognise it later, e.g. 'laptop'.")
-    scopes = forms.MultipleChoiceField(
-        choices=[(s, f"{s} — {SCOPE_HELP.get(s, '')}") for s in T.ALL_SCOPES],
-        widget=forms.CheckboxSelectMultiple,
-        initial=list(T.READ_SCOPES),
+class KeyDetailsForm(forms.Form):
+    """What can be changed after creation: name, description, scopes."""
+
+    name = forms.CharField(
+        max_length=100, help_text="A descriptive name, e.g. 'Python Analysis Script'."
     )
-    expires_on = forms.DateField(
+    description = forms.CharField(
+        max_length=1000,
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="Optional: the key stops working at the end of this day (UTC).",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Optional: what the key is for.",
+    )
+    scopes = forms.MultipleChoiceField(
+        choices=SCOPE_CHOICES,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[T.READ_ALL],
+        help_text="Grant only what the script needs.",
+    )
+
+
+class ApiKeyForm(KeyDetailsForm):
+    """A new key: besides name, description and scopes, its expiry and experiments."""
+
+    expires_in = forms.ChoiceField(
+        label="Expiration",
+        choices=list(EXPIRY_LABELS.items()),
+        initial=keys.DEFAULT_EXPIRY,
+        help_text="The expiry cannot be changed later: create a new key instead.",
     )
     experiments = forms.ModelMultipleChoiceField(
         queryset=None,
@@ -47,13 +75,6 @@ class ApiKeyForm(forms.Form):
         self.fields["experiments"].queryset = reader.experiments().order_by("public_id")
         self.fields["experiments"].label_from_instance = lambda e: f"{e.name} ({e.public_id})"
 
-    def clean_expires_on(self) -> Any:
-        day = self.cleaned_data.get("expires_on")
-        if day is not None and day < timezone.now().date():
-            raise forms.ValidationError("The expiry date must not be in the past.")
-        return day
-
     @property
     def expires_at(self) -> datetime | None:
-        day = self.cleaned_data.get("expires_on")
-        return datetime.combine(day, time.max, tzinfo=UTC) if day else None
+        return keys.expiry(self.cleaned_data["expires_in"])

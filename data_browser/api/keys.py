@@ -1,15 +1,18 @@
 """API keys: how they are made, stored, checked, listed and revoked.
 
-A key is ``hst_live_`` followed by 40 random letters and digits. Only its
-first 8 random characters (the lookup prefix), its last four and an HMAC of
-the whole key under a server secret are stored, so a copy of the database
-yields no usable key; the check compares hashes in constant time.
+A key is ``hst_live_`` followed by 64 random letters and digits (keys made before
+were 40 long and keep working). Only its first 8 random characters (the lookup
+prefix), its last four and an HMAC of the whole key under a server secret are
+stored, so a copy of the database yields no usable key; the check compares
+hashes in constant time. The API Keys page shows a key masked, as
+``hst_live_a3f2b4...******``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import string
 from collections.abc import Iterable
@@ -18,7 +21,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.functions import Greatest
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 
@@ -32,8 +36,12 @@ if TYPE_CHECKING:
 KEY_PREFIX = "hst_live_"
 _ALPHABET = string.ascii_letters + string.digits
 _LOOKUP_LEN = 8
-_SECRET_LEN = 32
+_SECRET_LEN = 56
 KEY_LENGTH = len(KEY_PREFIX) + _LOOKUP_LEN + _SECRET_LEN
+_EARLIER_LENGTH = len(KEY_PREFIX) + 40  # keys made before the 64-character form
+# The expiry choices of the API-keys page, in days (None: never).
+EXPIRY_CHOICES = {"7d": 7, "30d": 30, "90d": 90, "1y": 365, "never": None}
+DEFAULT_EXPIRY = "90d"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
@@ -56,7 +64,7 @@ def _random(n: int) -> str:
 
 def lookup_prefix(raw: str) -> str | None:
     """The stored prefix of a well-formed key, or None for anything else."""
-    if len(raw) != KEY_LENGTH or not raw.startswith(KEY_PREFIX):
+    if len(raw) not in (KEY_LENGTH, _EARLIER_LENGTH) or not raw.startswith(KEY_PREFIX):
         return None
     body = raw[len(KEY_PREFIX) :]
     if not all(c in _ALPHABET for c in body):
@@ -66,10 +74,10 @@ def lookup_prefix(raw: str) -> str | None:
 
 def check_scopes(scopes: Iterable[str]) -> list[str]:
     chosen = list(dict.fromkeys(scopes))
-    unknown = [s for s in chosen if s not in T.ALL_SCOPES]
+    unknown = [s for s in chosen if s not in T.KEY_SCOPES]
     if unknown:
         raise InvalidKeyRequest(
-            f"unknown scope {', '.join(unknown)}; choose from {', '.join(T.ALL_SCOPES)}"
+            f"unknown scope {', '.join(unknown)}; choose from {', '.join(T.KEY_SCOPES)}"
         )
     if not chosen:
         raise InvalidKeyRequest("choose at least one scope")
@@ -90,6 +98,7 @@ def create_key(
     scopes: Iterable[str],
     expires_at: datetime | None = None,
     experiments: Iterable[Experiment] = (),
+    description: str = "",
     request: HttpRequest | None = None,
 ) -> tuple[ApiKey, str]:
     """Make a key for ``user``; the raw key is returned here and never again."""
@@ -110,6 +119,7 @@ def create_key(
     key = ApiKey.objects.create(
         user=user,
         name=name.strip() or "API key",
+        description=description.strip(),
         prefix=prefix,
         last_four=raw[-4:],
         key_hash=key_hash(raw),
@@ -159,15 +169,74 @@ def authenticate(raw: str | None) -> ApiKey | None:
     return candidate
 
 
-def mark_used(key: ApiKey) -> None:
-    """Write ``last_used_at`` at most once a minute, whatever the request rate."""
+def mark_used(key: ApiKey, address: str | None = None, requests: int | None = None) -> None:
+    """Write ``last_used_at``, the last address and the request count (counted in the cache
+    on every request) at most once a minute, whatever the request rate."""
     now = timezone.now()
     if key.last_used_at is not None and now - key.last_used_at < LAST_USED_RESOLUTION:
         return
+    fields: dict = {"last_used_at": now, "last_ip": _address(address)}
+    if requests is not None:
+        fields["request_count"] = Greatest(F("request_count"), requests)
     ApiKey.objects.filter(
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION), pk=key.pk
-    ).update(last_used_at=now)
+    ).update(**fields)
     key.last_used_at = now
+
+
+def _address(address: str | None) -> str | None:
+    try:
+        return str(ipaddress.ip_address(address)) if address else None
+    except ValueError:
+        return None
+
+
+def masked(key: ApiKey) -> str:
+    """How the table shows a key: the prefix and the first random characters."""
+    return key.masked
+
+
+def expiry(choice: str, now: datetime | None = None) -> datetime | None:
+    """The expiry of an ``EXPIRY_CHOICES`` choice, counted from now."""
+    if choice not in EXPIRY_CHOICES:
+        raise InvalidKeyRequest(f"expiry must be one of {', '.join(EXPIRY_CHOICES)}")
+    days = EXPIRY_CHOICES[choice]
+    return None if days is None else (now or timezone.now()) + timedelta(days=days)
+
+
+def update_key(
+    key: ApiKey,
+    by: AbstractBaseUser,
+    *,
+    name: str,
+    description: str,
+    scopes: Iterable[str],
+    request: HttpRequest | None = None,
+) -> ApiKey:
+    """Change what the key page lets change: name, description, scopes (never the key or
+    its expiry). A revoked key stays as it is."""
+    if key.revoked_at is not None:
+        raise InvalidKeyRequest("a revoked key cannot be changed")
+    chosen = check_scopes(scopes)
+    before = {"name": key.name, "description": key.description, "scopes": list(key.scopes)}
+    key.name = name.strip() or key.name
+    key.description = description.strip()
+    key.scopes = chosen
+    key.save(update_fields=["name", "description", "scopes"])
+    profile = access.profile(key.user)
+    audit.record(
+        "api_key.updated",
+        actor=by,
+        request=request,
+        lab=profile.lab if profile else None,
+        scope=f"key {key.prefix}…{key.last_four}",
+        details={
+            "key": key.prefix,
+            "before": before,
+            "after": {"name": key.name, "description": key.description, "scopes": chosen},
+        },
+    )
+    return key
 
 
 def visible_keys(user: AbstractBaseUser) -> QuerySet:

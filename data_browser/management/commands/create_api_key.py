@@ -20,7 +20,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--scopes",
             required=True,
-            help=f"comma-separated scopes: {', '.join(T.ALL_SCOPES)}",
+            help=f"comma-separated scopes: {', '.join(T.KEY_SCOPES)}",
         )
         parser.add_argument("--expires-days", type=int, default=None, help="expire after N days")
         parser.add_argument("--name", default="command-line key", help="a name to recognise it")
