@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('data_browser', '0001_initial'),
+        ('data_browser', '0002_profile_time_zone_and_columns'),
     ]
 
     operations = [
