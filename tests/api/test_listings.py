@@ -238,3 +238,20 @@ def test_sync_aggregation_window_averages_per_window_and_participant(world, make
     assert r.status_code == 400 and r.json()["error"]["details"]["parameter"] == "aggregationWindow"
     csv_text = b"".join(api(path, key, aggregationWindow=window, format="csv").streaming_content)
     assert csv_text.decode().count("\n") == len(groups) + 1
+
+
+@pytest.mark.parametrize("role", NO_RECORDS)
+@pytest.mark.parametrize(
+    ("api_name", "params"),
+    [
+        ("events", {"category": "media"}),
+        ("events", {"format": "ndjson"}),
+        ("components", {"componentType": "ShowVideo", "stateId": "intro"}),
+        ("sync", {"aggregationWindow": "1000"}),
+        ("sync", {"aggregationWindow": "1000", "format": "csv"}),
+    ],
+)
+def test_new_parameters_need_the_row_level_right_too(world, make_key, api, role, api_name, params):
+    r = api(f"/data/{api_name}/experiment/{world.experiment.public_id}", make_key(role), **params)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "FORBIDDEN"
+    assert r.json()["error"]["details"]["requiredRight"] == "deidentified"
