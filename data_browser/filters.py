@@ -9,7 +9,6 @@ from functools import cache
 import django_filters as df
 from django import forms
 from django.db.models import Q, QuerySet
-from django.forms.renderers import Jinja2
 
 from . import datatypes as T
 from . import quality
@@ -27,14 +26,6 @@ class _Text(forms.TextInput):
         super().__init__(attrs={"placeholder": placeholder, "size": size})
 
 
-class FilterForm(forms.Form):
-    """The filter forms render their widgets through Jinja2, with Django's own widget templates
-    for it: in the Django template engine a record table's eight filters cost about 2 ms, more
-    than the query behind the page. (Only here: the admin's widgets have no Jinja2 templates.)"""
-
-    default_renderer = Jinja2()
-
-
 class ExperimentFilter(df.FilterSet):
     """Archived experiments stay out of the list unless asked for by status or the toggle."""
 
@@ -46,7 +37,6 @@ class ExperimentFilter(df.FilterSet):
 
     class Meta:
         model = Experiment
-        form = FilterForm
         fields = ["q", "status", "archived"]
 
     def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
@@ -71,7 +61,6 @@ class RoomFilter(df.FilterSet):
 
     class Meta:
         model = Room
-        form = FilterForm
         fields = ["q", "status"]
 
 
@@ -81,7 +70,6 @@ class ParticipantFilter(df.FilterSet):
 
     class Meta:
         model = RoomParticipant
-        form = FilterForm
         fields = ["role", "status"]
 
 
@@ -137,7 +125,7 @@ def _record_filterset(key: str) -> type[RecordFilter]:
     dt = T.BY_KEY[key]
     attrs: dict = {name: _type_filter(dt.get_field(name)) for name in dt.filters}
     attrs["data_type"] = dt
-    attrs["Meta"] = type("Meta", (), {"model": dt.model, "fields": [], "form": FilterForm})
+    attrs["Meta"] = type("Meta", (), {"model": dt.model, "fields": []})
     return type(f"{dt.model.__name__}Filter", (RecordFilter,), attrs)
 
 

@@ -1,32 +1,29 @@
 """The tables of the browse pages.
 
 Three small tables (experiments, rooms, participants) sort and page in the database with
-django-tables2's own machinery. The record tables are one generic table built from the
-data-type registry; their rows arrive already sorted and sliced by a keyset query (so a page
-ten thousand rows deep costs what the first one does), and the table only renders them.
+django-tables2's own machinery (``RequestConfig``). The record tables are one generic table
+built from the data-type registry; their rows arrive already sorted and sliced by a keyset
+query (so a page ten thousand rows deep costs what the first one does), and the table only
+renders them. Every cell is marked up by the tables' template, ``_table.html``: a column turns
+its value into text (or a ``Cell`` with a tooltip, class or link) and names its ``markup``.
 """
 
 from __future__ import annotations
 
-import copy
-import html
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache
-from typing import Any
-from urllib.parse import urlencode
+from typing import Any, NamedTuple
 
 import django_tables2 as tables
-from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
+from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, QueryDict
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString, mark_safe
+from django_tables2 import RequestConfig
 from django_tables2.data import TableListData
-from django_tables2.utils import OrderBy
 
 from . import datatypes as T
 from .identity import participant_code
@@ -67,11 +64,9 @@ class People:
             return None
         return browse_url("participant", self.experiment_id, room_id, ref)
 
-    def link(self, room_id: str, ref: str) -> SafeString:
-        url, label = self.url(room_id, ref), esc(self.label(ref))
-        if url is None:
-            return mark_safe(f'<span class="code">{label}</span>')  # noqa: S308 - escaped
-        return mark_safe(f'<a class="code" href="{esc(url)}">{label}</a>')  # noqa: S308 - escaped
+    def cell(self, room_id: str, ref: str) -> Cell:
+        """The participant as a table cell: a link to their viewer where the reader may open it."""
+        return Cell(self.label(ref), css="code", url=self.url(room_id, ref))
 
 
 @lru_cache(maxsize=4096)
@@ -80,7 +75,7 @@ def browse_url(name: str, *args: str) -> str:
     return reverse(f"data_browser:{name}", args=args)
 
 
-# Cell formatting shared by the record columns.
+# Cell values of the record columns: plain text and numbers, which the table's template marks up.
 
 
 def human_bytes(n: int | None) -> str:
@@ -104,87 +99,122 @@ def human_duration(ms: int | float | None) -> str:
     return f"{sign}{h}:{m:02d}:{s:02d}" if h else f"{sign}{m}:{s:02d}"
 
 
-def esc(value: Any) -> str:
-    """Django's ``escape`` (it is ``html.escape``) without its lazy-string wrapper and SafeString:
-    a record page escapes about a thousand values."""
-    return html.escape(str(value))
+class Cell(NamedTuple):
+    """What a marked-up cell shows: its text, and the tooltip, class and link around it."""
 
-
-def onset_html(ms: int) -> str:
-    """Negative onsets (before the room started) stay visibly negative."""
-    if ms < 0:
-        return (
-            f'<span class="negative" title="{human_duration(-ms)} before the room started">'
-            f"-{-ms:,} ms</span>"
-        )
-    return f'<span title="{human_duration(ms)} after the start">{ms:,} ms</span>'
-
-
-def json_html(value: Any) -> str:
-    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    return f'<pre class="json">{esc(text)}</pre>'
-
-
-def media_html(url: str) -> str:
-    url = esc(url)
-    return (
-        '<details class="media"><summary>Play</summary>'
-        f'<video controls preload="none" src="{url}"></video></details>'
-        f'<a href="{url}" download>Download</a>'
-    )
-
-
-# One cell: (value, record, table) -> escaped HTML; value is never None or "".
-Cell = Callable[[Any, dict, "RecordTable"], str]
-
-
-def cell_html(f: T.Field) -> Cell:
-    """How a field's cells read: onsets and durations with their clock time, JSON pretty-printed,
-    people and rooms as links, sizes in units; everything escaped."""
-    if f.kind == T.JSON:
-        return lambda v, r, t: json_html(v)
-    if f.column == "onset":
-        return lambda v, r, t: onset_html(v)
-    if f.kind == T.URL:
-        return lambda v, r, t: media_html(v)
-    if f.kind == T.PARTICIPANT:
-        return lambda v, r, t: t.people.link(r[t.room_field], v)
-    if f.kind == T.PARTICIPANT_LIST:
-        return lambda v, r, t: esc(", ".join(t.people.label(p) for p in v)) or "—"
-    if f.kind == T.ROOM:
-        return lambda v, r, t: (
-            f'<a href="{esc(browse_url("room", t.people.experiment_id, v))}">{esc(v)}</a>'
-        )
-    if f.name == "fileSize":
-        return lambda v, r, t: f'<span title="{v} bytes">{human_bytes(v)}</span>'
-    if f.unit == "ms" and f.kind == T.INT:
-        return lambda v, r, t: f'<span title="{human_duration(v)}">{v:,} ms</span>'
-    if f.kind == T.TEXT:
-        return lambda v, r, t: f'<div class="text">{esc(v)}</div>'
-    return lambda v, r, t: esc(v)
+    text: str
+    title: str = ""
+    css: str = ""
+    url: str | None = None
 
 
 class FieldColumn(tables.Column):
-    """A column for one registry field; the header is the API name (as in exports)."""
+    """A column for one registry field; the header is the API name (as in exports).
+
+    ``markup`` names the branch of ``_table.html`` that marks the value up; ``render``
+    only turns the value into text (empty values render as a dash, through ``default``).
+    """
+
+    markup = ""  # the value as it is
 
     def __init__(self, f: T.Field, **kw: Any) -> None:
         self.field = f
-        self.cell = cell_html(f)
+        self.td_class = "num" if f.kind in (T.INT, T.FLOAT) else ""
         attrs = {"th": {"title": f.meaning + (f" ({f.unit})" if f.unit else "")}}
-        if f.kind in (T.INT, T.FLOAT):
-            attrs["td"] = {"class": "num"}
         super().__init__(
             accessor=tables.A(f.name),
             verbose_name=f.name,
             attrs=attrs,
             empty_values=(None, ""),
+            default="—",
             **kw,
         )
 
-    def __deepcopy__(self, memo: dict) -> FieldColumn:
-        """A table copies its class's columns on every instantiation so that it may change them;
-        record tables never do, and fourteen deep copies cost a millisecond per page."""
-        return copy.copy(self)
+
+class TextColumn(FieldColumn):
+    markup = "text"
+
+
+class JSONColumn(FieldColumn):
+    markup = "json"
+
+    def render(self, value: Any) -> str:
+        return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+class MediaColumn(FieldColumn):
+    markup = "media"
+
+
+class OnsetColumn(FieldColumn):
+    """Negative onsets (before the room started) stay visibly negative."""
+
+    markup = "titled"
+
+    def render(self, value: int) -> Cell:
+        if value < 0:
+            return Cell(
+                f"-{-value:,} ms", f"{human_duration(-value)} before the room started", "negative"
+            )
+        return Cell(f"{value:,} ms", f"{human_duration(value)} after the start")
+
+
+class DurationColumn(FieldColumn):
+    markup = "titled"
+
+    def render(self, value: int) -> Cell:
+        return Cell(f"{value:,} ms", human_duration(value))
+
+
+class SizeColumn(FieldColumn):
+    markup = "titled"
+
+    def render(self, value: int) -> Cell:
+        return Cell(human_bytes(value), f"{value} bytes")
+
+
+class ParticipantColumn(FieldColumn):
+    markup = "link"
+
+    def render(self, value: str, record: dict, table: RecordTable) -> Cell:
+        return table.people.cell(record[table.room_field], value)
+
+
+class ParticipantListColumn(FieldColumn):
+    def render(self, value: list[str], table: RecordTable) -> str:
+        return ", ".join(table.people.label(p) for p in value) or "—"
+
+
+class RoomColumn(FieldColumn):
+    markup = "link"
+
+    def render(self, value: str, table: RecordTable) -> Cell:
+        return Cell(value, url=browse_url("room", table.people.experiment_id, value))
+
+
+def field_column(f: T.Field, **kw: Any) -> FieldColumn:
+    """The column class that shows a field's values as the guide describes them: onsets and
+    durations with their clock time, JSON pretty-printed, people and rooms as links, sizes
+    in units."""
+    if f.kind == T.JSON:
+        return JSONColumn(f, **kw)
+    if f.column == "onset":
+        return OnsetColumn(f, **kw)
+    if f.kind == T.URL:
+        return MediaColumn(f, **kw)
+    if f.kind == T.PARTICIPANT:
+        return ParticipantColumn(f, **kw)
+    if f.kind == T.PARTICIPANT_LIST:
+        return ParticipantListColumn(f, **kw)
+    if f.kind == T.ROOM:
+        return RoomColumn(f, **kw)
+    if f.name == "fileSize":
+        return SizeColumn(f, **kw)
+    if f.unit == "ms" and f.kind == T.INT:
+        return DurationColumn(f, **kw)
+    if f.kind == T.TEXT:
+        return TextColumn(f, **kw)
+    return FieldColumn(f, **kw)
 
 
 class PreparedRows(TableListData):
@@ -199,74 +229,21 @@ class BrowseTable(tables.Table):
         template_name = "data_browser/_table.html"
         attrs = {"class": "data-table"}
         orderable = True
+        empty_text = "Nothing matches."
 
 
 class RecordTable(BrowseTable):
-    """Rendered in one pass in Python (``as_html``), with the markup of ``_table.html``:
-    django-tables2's template, per-cell signature inspection and one ``querystring`` tag per
-    header cost several times the query behind the page."""
+    """One page of records of one type; ``_record_table.html`` marks its cells up."""
 
     people: People
     room_field: str
 
+    class Meta(BrowseTable.Meta):
+        template_name = "data_browser/_record_table.html"
+
     def __init__(self, rows: list[dict], *, people: People, order_by: str, **kw: Any) -> None:
         self.people = people
         super().__init__(PreparedRows(rows), order_by=order_by, **kw)
-
-    def as_html(self, request: HttpRequest) -> SafeString:
-        body = self.body()
-        if not body:
-            matching = " match these filters" if request.GET else ""
-            body = (
-                f'<tr><td colspan="{len(self.columns)}" class="empty">'
-                f"No records{matching}.</td></tr>"
-            )
-        return mark_safe(  # noqa: S308 - every value went through esc
-            '<div class="table-container"><table class="data-table">'
-            f"{self.head(request.GET)}<tbody>{body}</tbody></table></div>"
-        )
-
-    def head(self, query: QueryDict) -> str:
-        """Header cells with their sort links (the query string with the new sort and no page
-        position), as django-tables2's ``querystring`` tag writes them."""
-        params = dict(query.lists())
-        for key in ("page", "after", "before"):
-            params.pop(key, None)
-        cells = []
-        for bc in self.columns:
-            title = esc(bc.column.attrs["th"]["title"])
-            if not bc.orderable:
-                cells.append(f'<th title="{title}">{esc(bc.header)}</th>')
-                continue
-            ordered = bc.is_ordered
-            css = (
-                f"{'desc' if bc.order_by_alias.is_descending else 'asc'} orderable"
-                if ordered
-                else "orderable"
-            )
-            params["sort"] = [bc.order_by_alias.next]
-            href = esc("?" + urlencode(params, doseq=True))
-            cells.append(
-                f'<th title="{title}" class="{css}">'
-                f'<a href="{href}" hx-get="{href}">{esc(bc.header)}</a></th>'
-            )
-        return f"<thead><tr>{''.join(cells)}</tr></thead>"
-
-    def body(self) -> str:
-        columns = []
-        for bc in self.columns:
-            css = bc.column.attrs.get("td", {}).get("class", "")
-            columns.append((bc.name, bc.column.cell, f'<td class="{css}">' if css else "<td>"))
-        out = []
-        for record in self.data:
-            cells = []
-            for name, cell, td in columns:
-                value = record.get(name)
-                cells.append(
-                    f"{td}{'—' if value is None or value == '' else cell(value, record, self)}</td>"
-                )
-            out.append("<tr>" + "".join(cells) + "</tr>")
-        return "".join(out)
 
 
 def visible_fields(dt: T.DataType, level: str, identifiers: bool) -> list[T.Field]:
@@ -304,7 +281,7 @@ def _record_table(key: str, level: str, identifiers: bool) -> type[RecordTable]:
     dt = T.BY_KEY[key]
     orderable = orderable_columns(dt, level, identifiers)
     columns = {
-        f.name: FieldColumn(f, orderable=f.name in orderable)
+        f.name: field_column(f, orderable=f.name in orderable)
         for f in visible_fields(dt, level, identifiers)
     }
     room_field = next(f.name for f in dt.fields if f.kind == T.ROOM)
@@ -479,10 +456,21 @@ def _numbered(qs: QuerySet, column: str, descending: bool, raw: str, link, notes
 # The hierarchy tables.
 
 
+class StatusColumn(tables.Column):
+    """A status as a coloured badge."""
+
+    markup = "badge"
+
+    def render(self, value: str, record: Any) -> Cell:
+        return Cell(record.get_status_display(), css=f"status-{value}")
+
+
 class ExperimentTable(BrowseTable):
-    name = tables.Column(verbose_name="Experiment")
+    name = tables.TemplateColumn(
+        template_name="data_browser/_cells.html#experiment-name", verbose_name="Experiment"
+    )
     public_id = tables.Column(verbose_name="Id")
-    status = tables.Column()
+    status = StatusColumn()
     participant_count = tables.Column(verbose_name="Participants", attrs={"td": {"class": "num"}})
     created_at = tables.DateTimeColumn(verbose_name="Created", format="Y-m-d")
 
@@ -490,28 +478,14 @@ class ExperimentTable(BrowseTable):
         self.browsable = browsable
         super().__init__(*args, **kw)
 
-    def render_name(self, value: str, record) -> SafeString:
-        if record.pk not in self.browsable:
-            return format_html(
-                '{} <span class="muted" title="Lab admins browse data through a membership">'
-                "(no membership)</span>",
-                value,
-            )
-        url = reverse("data_browser:experiment", args=[record.public_id])
-        return format_html('<a href="{}">{}</a>', url, value)
-
-    def render_status(self, value: str, record) -> SafeString:
-        return status_badge(record.status, record.get_status_display())
-
-
-def status_badge(status: str, label: str) -> SafeString:
-    return format_html('<span class="badge status-{}">{}</span>', status, label)
-
 
 class RoomTable(BrowseTable):
-    public_id = tables.Column(verbose_name="Room")
+    public_id = tables.Column(
+        verbose_name="Room",
+        linkify=lambda table, value: browse_url("room", table.experiment_id, value),
+    )
     participant_count = tables.Column(verbose_name="Participants", attrs={"td": {"class": "num"}})
-    status = tables.Column()
+    status = StatusColumn()
     started_at = tables.DateTimeColumn(verbose_name="Start", format="Y-m-d H:i:s")
     duration = tables.Column(verbose_name="Duration", accessor="length", empty_values=(None,))
 
@@ -519,22 +493,23 @@ class RoomTable(BrowseTable):
         self.experiment_id = experiment_id
         super().__init__(*args, **kw)
 
-    def render_public_id(self, value: str, record) -> SafeString:
-        url = reverse("data_browser:room", args=[self.experiment_id, value])
-        return format_html('<a href="{}">{}</a>', url, value)
-
-    def render_status(self, value: str, record) -> SafeString:
-        return status_badge(record.status, record.get_status_display())
-
     def render_duration(self, value: timedelta) -> str:
         return human_duration(value.total_seconds() * 1000)
 
 
+class PersonColumn(tables.Column):
+    markup = "link"
+
+
+class BadgesColumn(tables.Column):
+    markup = "badges"
+
+
 class ParticipantTable(BrowseTable):
-    participant = tables.Column(verbose_name="Participant", order_by=("participant__public_id",))
+    participant = PersonColumn(verbose_name="Participant", order_by=("participant__public_id",))
     role = tables.Column()
-    status = tables.Column()
-    data = tables.Column(verbose_name="Data available", empty_values=(), orderable=False)
+    status = StatusColumn()
+    data = BadgesColumn(verbose_name="Data available", empty_values=(), orderable=False)
 
     def __init__(self, *args: Any, people: People, room_id: str, **kw: Any) -> None:
         self.people = people
@@ -543,50 +518,38 @@ class ParticipantTable(BrowseTable):
         if not people.identifiers:
             self.columns["participant"].column.orderable = False
 
-    def render_participant(self, value, record) -> SafeString:
-        return self.people.link(self.room_id, self.people.ref(value.public_id))
+    def render_participant(self, value) -> Cell:
+        return self.people.cell(self.room_id, self.people.ref(value.public_id))
 
-    def render_status(self, value: str, record) -> SafeString:
-        return status_badge(record.status, record.get_status_display())
-
-    def render_data(self, record) -> SafeString | str:
-        present = [dt for dt in T.DATA_TYPES if getattr(record, f"has_{dt.key}", False)]
-        if not present:
-            return mark_safe('<span class="muted">no data</span>')
+    def render_data(self, record) -> list[Cell]:
+        """The types this participant has records of, each linked to its tab of their viewer."""
         url = self.people.url(self.room_id, self.people.ref(record.participant.public_id))
-        if url is None:
-            labels = ((d.label,) for d in present)
-            return format_html_join(" ", '<span class="badge">{}</span>', labels)
-        return format_html_join(
-            " ",
-            '<a class="badge" href="{}?tab={}">{}</a>',
-            ((url, d.key, d.label) for d in present),
-        )
+        return [
+            Cell(dt.label, url=f"{url}?tab={dt.key}" if url else None)
+            for dt in T.DATA_TYPES
+            if getattr(record, f"has_{dt.key}", False)
+        ]
 
 
 def configure(
     table: tables.Table, request: HttpRequest, per_page: int = SMALL_PER_PAGE
 ) -> list[str]:
-    """Sort and page a small table from the query string; bad values become notes to show
-    and the nearest valid view, never an error."""
+    """Sort and page a small table from the query string with django-tables2's RequestConfig
+    (an unknown sort keeps the default order, a page out of range shows the nearest one); the
+    notes tell the reader what was ignored instead of failing."""
+    RequestConfig(request, paginate={"per_page": per_page}).configure(table)
     notes: list[str] = []
-    sort = request.GET.get("sort", "")
-    if sort:
-        name = OrderBy(sort).bare
-        if name in table.columns and table.columns[name].orderable:
-            table.order_by = sort
+    sort = request.GET.get("sort")
+    if sort and not table.order_by:
+        notes.append(f"This table cannot be sorted by “{sort}”; showing the default order.")
+    raw = request.GET.get("page")
+    if raw:
+        try:
+            number = int(raw)
+        except ValueError:
+            notes.append(f"“{raw}” is not a page number; showing the first page.")
         else:
-            notes.append(f"This table cannot be sorted by “{sort}”; showing the default order.")
-    raw = request.GET.get("page", "1") or "1"
-    try:
-        number = int(raw)
-    except ValueError:
-        notes.append(f"“{raw}” is not a page number; showing the first page.")
-        number = 1
-    try:
-        table.paginate(page=max(number, 1), per_page=per_page)
-    except (EmptyPage, PageNotAnInteger):
-        last = table.paginator.num_pages
-        notes.append(f"There is no page {number}; showing page {last}, the last one.")
-        table.paginate(page=last, per_page=per_page)
+            if number != table.page.number:
+                shown = table.page.number
+                notes.append(f"There is no page {number}; showing page {shown}, the last one.")
     return notes

@@ -28,9 +28,9 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.urls import reverse
-from django.utils.cache import patch_vary_headers
+
+from hyperstudy_dash.htmx import render_page
 
 from . import access, overview, plots, presentations, quality
 from . import datatypes as T
@@ -165,18 +165,6 @@ def participant_scope(request: HttpRequest, exp_id: str, room_id: str, ref: str)
     return scope
 
 
-# Rendering: one URL, full page or partial.
-
-
-def render_region(
-    request: HttpRequest, page: str, region: str, context: dict[str, Any]
-) -> HttpResponse:
-    partial = request.htmx and not request.htmx.history_restore_request
-    response = render(request, region if partial else page, {"nav_section": "data", **context})
-    patch_vary_headers(response, ("HX-Request",))
-    return response
-
-
 def _filter_notes(filterset) -> list[str]:
     if filterset.is_valid():
         return []
@@ -230,7 +218,7 @@ def _table_page(
         "notes": notes,
         **extra,
     }
-    return render_region(request, template, "data_browser/_table_region.html", context)
+    return render_page(request, template, {"nav_section": "data", **context})
 
 
 def _count_label(n: int) -> str:
@@ -325,7 +313,6 @@ class RecordView:
     filterset: Any
     notes: list[str]
     pages: RecordPages
-    table_html: str
     extras: dict[str, Any]  # the type's transcript, cards or summary (see presentations)
 
 
@@ -356,9 +343,7 @@ def _records_view(request: HttpRequest, scope: Scope) -> RecordView:
         records = [deid.record(dt, r) for r in records]
     table = table_class(records, people=scope.people, order_by=sort)
     extras = presentations.extras(dt, records, scope.people, qs)
-    return RecordView(
-        dt, table, filterset, notes + pages.notes, pages, table.as_html(request), extras
-    )
+    return RecordView(dt, table, filterset, notes + pages.notes, pages, extras)
 
 
 def _deidentifier(scope: Scope, dt: T.DataType, records: list[dict]) -> Deidentifier:
@@ -387,7 +372,7 @@ def _data_page(request: HttpRequest, scope: Scope, template: str) -> HttpRespons
         "notes": view.notes,
         "region_url": request.path,
     }
-    return render_region(request, template, "data_browser/_records.html", context)
+    return render_page(request, template, {"nav_section": "data", **context})
 
 
 @login_required
@@ -432,9 +417,7 @@ def _panel(request: HttpRequest, scope: Scope, panel: str, context: dict) -> Htt
         "panel_template": f"data_browser/_{panel}.html",
         "plots_url": scope.panel_url("plots") if scope.level != "experiment" else None,
     }
-    return render_region(
-        request, "data_browser/panel_page.html", f"data_browser/_{panel}.html", context
-    )
+    return render_page(request, "data_browser/panel_page.html", {"nav_section": "data", **context})
 
 
 def _quality(request: HttpRequest, scope: Scope) -> HttpResponse:

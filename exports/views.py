@@ -19,6 +19,7 @@ from django_htmx.http import HttpResponseStopPolling
 from data_browser import access, downloads
 from data_browser import datatypes as T
 from data_browser.models import Participant
+from hyperstudy_dash.htmx import render_page
 
 from . import services
 from .forms import FORMAT_HELP, ExportForm
@@ -58,8 +59,7 @@ def _render_dialog(
         "single_type": scope["level"] == Level.TYPE,
         "nav_section": "exports",
     }
-    template = "exports/_dialog.html" if request.htmx else "exports/dialog.html"
-    return render(request, template, context, status=status)
+    return render_page(request, "exports/dialog.html", context, partial="modal", status=status)
 
 
 @login_required
@@ -104,14 +104,10 @@ def _render_progress(request: HttpRequest, job, *, polled: bool = False) -> Http
         "auto_download": polled and job.is_downloadable,
         "nav_section": "exports",
     }
-    if not request.htmx:
-        return render(request, "exports/detail.html", context)
-    html = render_to_string("exports/_progress_modal.html", context, request=request)
-    if polled:
-        html = render_to_string("exports/_progress.html", context, request=request)
-        if job.is_finished:
-            return HttpResponseStopPolling(html)
-    return HttpResponse(html)
+    if polled and request.htmx:
+        html = render_to_string("exports/detail.html#progress", context, request=request)
+        return HttpResponseStopPolling(html) if job.is_finished else HttpResponse(html)
+    return render_page(request, "exports/detail.html", context, partial="modal")
 
 
 @login_required

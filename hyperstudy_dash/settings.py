@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "django_filters",
     "axes",
     "bootstrap",  # django-bootstrap-static: static/bootstrap/{css,js}/
+    "template_partials",
     "data_browser",
     "exports",
 ]

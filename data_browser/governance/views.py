@@ -34,6 +34,7 @@ from data_browser.models import (
     Participant,
     RoomParticipant,
 )
+from hyperstudy_dash.htmx import render_page
 
 from . import accounts, forms, signin
 from . import services as S
@@ -651,10 +652,9 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     page = Paginator(entries, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    template = "governance/_audit_table.html" if request.htmx else "governance/audit_log.html"
-    return render(
+    return render_page(
         request,
-        template,
+        "governance/audit_log.html",
         {
             "title": "Audit log",
             "nav_section": "audit",
@@ -662,6 +662,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
             "page": page,
             "query": query.urlencode(),
         },
+        partial="table",
         status=400 if form.is_bound and not form.is_valid() else 200,
     )
 
@@ -765,7 +766,7 @@ def my_data(request: HttpRequest) -> HttpResponse:
         "columns": dt.field_names,
     }
     if request.htmx:
-        return render(request, "governance/_my_records.html", context)
+        return render(request, "governance/my_data.html#records", context)
     sessions = (
         access.for_request(request)
         .room_participants()
