@@ -51,9 +51,9 @@ def main() -> None:
     from django.db import connection
     from django.test import Client
 
-    from data_browser import copysql
+    from data_browser import copysql, keyset
     from data_browser import datatypes as T
-    from data_browser.api import keys, records
+    from data_browser.api import keys
     from data_browser.models import Experiment, Room
 
     if connection.vendor != "postgresql":
@@ -120,7 +120,7 @@ def main() -> None:
     first = timed(lambda: api(exp_path, limit=1000), args.repeat)
     by_offset = timed(lambda: api(exp_path, limit=1000, offset=deep), max(3, args.repeat // 2))
     ts, pk = exp_qs.values_list("timestamp", "pk")[deep - 1]
-    cursor = records.encode_cursor("timestamp", "asc", ts, pk, deep)
+    cursor = keyset.Cursor("timestamp", False, ts, pk, deep).sign()
     by_cursor = timed(lambda: api(exp_path, limit=1000, cursor=cursor), args.repeat)
     assert api(exp_path, limit=1000, cursor=cursor) is not None
     same = orjson_ids(api(exp_path, limit=5, cursor=cursor)) == orjson_ids(

@@ -13,24 +13,24 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
 import django_tables2 as tables
 from django.core.paginator import Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, QueryDict
 from django.urls import reverse
 from django_tables2 import RequestConfig
 from django_tables2.data import TableListData
 
 from . import datatypes as T
+from . import keyset
 from .identity import participant_code
 
 PER_PAGE = 50
 SMALL_PER_PAGE = 25
-KEYSET_COLUMNS = ("onset", "timestamp")
 
 
 # Who is shown how: identifiers for those who may see them, codes for everyone else.
@@ -263,7 +263,7 @@ def orderable_columns(dt: T.DataType, level: str, identifiers: bool = True) -> s
     """Time columns sort at every level (an index serves them); other plain columns only below
     experiment level, where one room or participant bounds the rows to sort. Codes do not sort
     by the identifiers behind them."""
-    names = {f.name for f in dt.fields if f.column in KEYSET_COLUMNS}
+    names = {f.name for f in dt.fields if f.column in keyset.SORT_COLUMNS}
     if level != "experiment":
         unsortable = {T.JSON, T.URL, T.PARTICIPANT_LIST, T.NAME}
         if not identifiers:
@@ -294,89 +294,6 @@ def default_sort(dt: T.DataType) -> str:
     return next(f.name for f in dt.fields if f.column == "onset")
 
 
-# Keyset pagination of the record tables.
-
-
-@dataclass(frozen=True)
-class Cursor:
-    value: int | datetime
-    pk: int
-
-    def __str__(self) -> str:
-        value = self.value.isoformat() if isinstance(self.value, datetime) else self.value
-        return f"{value},{self.pk}"
-
-
-def parse_cursor(raw: str, column: str) -> Cursor | None:
-    value, sep, pk = raw.rpartition(",")
-    if not sep:
-        return None
-    try:
-        if column == "timestamp":
-            parsed: int | datetime = datetime.fromisoformat(value)
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=UTC)
-        else:
-            parsed = int(value)
-        return Cursor(parsed, int(pk))
-    except (ValueError, OverflowError):
-        return None
-
-
-@dataclass
-class KeysetPage:
-    rows: list[Sequence[Any]]
-    next: Cursor | None
-    previous: Cursor | None
-    past_end: bool = False
-
-
-def keyset_page(
-    qs: QuerySet,
-    column: str,
-    *,
-    descending: bool,
-    after: Cursor | None = None,
-    before: Cursor | None = None,
-    from_end: bool = False,
-    per_page: int = PER_PAGE,
-) -> KeysetPage:
-    """One page of ``qs`` (a ``values_list`` whose last two items are ``column`` and ``id``),
-    sorted by (column, id): after ``after``, before ``before``, or the last rows.
-
-    The cursor condition repeats ``column >= value`` on its own so that the index on
-    (scope, column, id) is entered at the cursor instead of walked from the start.
-    """
-    forward = before is None and not from_end
-    cursor = after if forward else before
-    walk_desc = descending if forward else not descending
-    if cursor is not None:
-        op, edge = ("lt", "lte") if walk_desc else ("gt", "gte")
-        qs = qs.filter(**{f"{column}__{edge}": cursor.value}).filter(
-            Q(**{f"{column}__{op}": cursor.value}) | Q(**{f"id__{op}": cursor.pk})
-        )
-    order = (f"-{column}", "-id") if walk_desc else (column, "id")
-    rows = list(qs.order_by(*order)[: per_page + 1])
-    more = len(rows) > per_page
-    rows = rows[:per_page]
-    if not forward:
-        rows.reverse()
-    if not rows:
-        return KeysetPage([], None, None, past_end=from_end)
-
-    def at(row: Sequence[Any]) -> Cursor:
-        return Cursor(row[-2], row[-1])
-
-    if forward:
-        return KeysetPage(rows, at(rows[-1]) if more else None, at(rows[0]) if cursor else None)
-    return KeysetPage(
-        rows,
-        None if from_end else at(rows[-1]),
-        at(rows[0]) if more else None,
-        past_end=from_end,
-    )
-
-
 @dataclass
 class RecordPages:
     """One page of a record table and the query strings of its navigation links."""
@@ -390,7 +307,9 @@ class RecordPages:
     count: int | None = None
 
 
-def page_records(qs: QuerySet, column: str, sort: str, query: QueryDict) -> RecordPages:
+def page_records(
+    qs: QuerySet, fields: Sequence[str], column: str, sort: str, query: QueryDict
+) -> RecordPages:
     """The page ``query`` asks for: by keyset when sorted by onset or time, else numbered
     (only offered where one room bounds the rows). Bad cursors and page numbers become notes
     and the nearest valid page."""
@@ -406,26 +325,29 @@ def page_records(qs: QuerySet, column: str, sort: str, query: QueryDict) -> Reco
         return q.urlencode()
 
     notes: list[str] = []
-    if column not in KEYSET_COLUMNS:
+    if column not in keyset.SORT_COLUMNS:
+        qs = qs.values_list(*fields)
         return _numbered(qs, column, descending, query.get("page") or "1", link, notes)
-    cursors: dict[str, Cursor] = {}
+    cursors: dict[str, keyset.Cursor] = {}
     for key in ("after", "before"):
         if key in query:
-            cursor = parse_cursor(query[key], column)
-            if cursor is None:
-                notes.append("That page link is not valid (any more); showing the first page.")
-            else:
+            try:
+                cursor = keyset.Cursor.parse(query[key])
+                if (cursor.column, cursor.descending) != (column, descending):
+                    raise keyset.InvalidCursor(query[key])
                 cursors[key] = cursor
+            except keyset.InvalidCursor:
+                notes.append("That page link is not valid (any more); showing the first page.")
             break
-    page = keyset_page(qs, column, descending=descending, **cursors)
+    page = keyset.page(qs, fields, column, descending, PER_PAGE, **cursors)
     if not page.rows and cursors:
         notes.append("There are no rows past that point; showing the last rows.")
-        page = keyset_page(qs, column, descending=descending, from_end=True)
+        page = keyset.page(qs, fields, column, descending, PER_PAGE, from_end=True)
     return RecordPages(
         page.rows,
         notes,
-        next=link(after=str(page.next)) if page.next else None,
-        previous=link(before=str(page.previous)) if page.previous else None,
+        next=link(after=page.next.sign()) if page.next else None,
+        previous=link(before=page.previous.sign()) if page.previous else None,
         first=link() if (cursors or page.past_end) else None,
     )
 

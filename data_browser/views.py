@@ -335,9 +335,8 @@ def _records_view(request: HttpRequest, scope: Scope) -> RecordView:
         notes.append(f"This table cannot be sorted by “{request.GET['sort']}”; sorted by {sort}.")
     column = dt.get_field(name).column
 
-    pages = page_records(qs.values_list(*dt.columns, column, "id"), column, sort, request.GET)
-    rows = (row[:-2] for row in pages.rows)
-    records = list(T.to_records(dt, rows, lambda f: signed_url(request, f)))
+    pages = page_records(qs, dt.columns, column, sort, request.GET)
+    records = list(T.to_records(dt, pages.rows, lambda f: signed_url(request, f)))
     if not scope.people.identifiers and records:
         deid = _deidentifier(scope, dt, records)
         records = [deid.record(dt, r) for r in records]

@@ -1,5 +1,8 @@
 """Reading records for the API: scope resolution, filters, offset and keyset pages, identity.
 
+The filters are the dashboard's (``data_browser.filters.record_filterset``) and the pages are
+``data_browser.keyset``'s, so a query means the same thing in the API as on the page.
+
 Every query starts from ``data_browser.access`` with the request's key, so a
 key's power is its scopes intersected with its owner's memberships *now*.
 Users who do not see identifiers in an experiment (anyone below the full
@@ -11,21 +14,21 @@ API cannot be used to confirm who took part.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from django.core import signing
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import F, Min, Q, QuerySet
+from django.db.models import F, Min, QuerySet
 from django.http import Http404, HttpRequest
 
-from data_browser import access, copysql, media, versions
+from data_browser import access, copysql, keyset, media, versions
 from data_browser import datatypes as T
 from data_browser.copysql import IsoUtc
+from data_browser.filters import record_filterset
 from data_browser.identity import Deidentifier, deidentifier_for
 from data_browser.models import Experiment, Room
 
@@ -38,7 +41,11 @@ DEFAULT_LIMIT = 1000
 DEFAULT_SORT = "timestamp"
 DEFAULT_ORDER = "asc"
 STREAM_CHUNK = 5000
-_CURSOR_SALT = "hyperstudy.api-cursor"
+# What the API's own parameters mean; every other one is a record filter. ``format`` is the
+# response format here, so the recordings' container-format filter is the dashboard's only.
+CONTROL_PARAMETERS = frozenset(
+    ("roomId", "limit", "offset", "sort", "order", "format", "cursor", "aggregationWindow")
+)
 
 
 @dataclass
@@ -54,16 +61,7 @@ class Params:
     order: str | None = None
     format: str = "json"
     cursor: str | None = None
-    filters: dict[str, Any] = field(default_factory=dict)  # the type's own (api_filters)
-
-
-@dataclass(frozen=True)
-class Cursor:
-    sort: str
-    order: str
-    value: Any
-    pk: int
-    position: int  # records before the cursor, so that nextOffset stays meaningful
+    query_string: Mapping[str, Any] = field(default_factory=dict)  # the filters' values
 
 
 @dataclass
@@ -77,14 +75,18 @@ class Selection:
     rooms: QuerySet  # the scope's rooms, whose earliest start is ``started_at``
     room: Room | None  # the one room the selection is limited to, if it is
     query: dict[str, Any]
-    cursor: Cursor | None = None
+    cursor: keyset.Cursor | None = None
     experiment_ids: list[int] = field(default_factory=list)
     deidentify: set[str] = field(default_factory=set)  # experiment public ids
     deidentifier: Deidentifier | None = None
 
     @property
-    def ordering(self) -> list[str]:
-        return [self.sort, "pk"] if self.order == "asc" else [f"-{self.sort}", "-pk"]
+    def descending(self) -> bool:
+        return self.order == "desc"
+
+    @property
+    def ordering(self) -> tuple[str, str]:
+        return keyset.ordering(self.sort, self.descending)
 
     @cached_property
     def started_at(self) -> datetime | None:
@@ -94,32 +96,16 @@ class Selection:
         return self.rooms.aggregate(m=Min("started_at"))["m"]
 
 
-def encode_cursor(sort: str, order: str, value: Any, pk: int, position: int) -> str:
-    if isinstance(value, datetime):
-        value = value.astimezone(UTC).isoformat()
-    # Signed without a timestamp: the same page always gives the same cursor.
-    return signing.Signer(salt=_CURSOR_SALT).sign_object([sort, order, value, pk, position])
-
-
-def decode_cursor(token: str) -> Cursor:
+def decode_cursor(token: str) -> keyset.Cursor:
     try:
-        sort, order, value, pk, position = signing.Signer(salt=_CURSOR_SALT).unsign_object(token)
-        if sort not in T.SORT_FIELDS or order not in ORDERS:
-            raise ValueError
-        if not isinstance(pk, int) or not isinstance(position, int):
-            raise ValueError
-        if sort == "timestamp":
-            value = datetime.fromisoformat(value)
-        elif not isinstance(value, int) or isinstance(value, bool):
-            raise ValueError
-    except (signing.BadSignature, ValueError, TypeError):
+        return keyset.Cursor.parse(token)
+    except keyset.InvalidCursor:
         raise bad_parameter(
             "cursor",
             "is not a cursor this API issued (use metadata.pagination.nextCursor)",
             value=token,
             expected="a cursor from metadata.pagination.nextCursor",
         ) from None
-    return Cursor(sort, order, value, pk, position)
 
 
 MAX_ID_LENGTH = 200
@@ -197,12 +183,13 @@ def select(
     cursor = None
     if params.cursor:
         cursor = decode_cursor(params.cursor)
-        if sort not in (None, cursor.sort) or order not in (None, cursor.order):
+        issued = "desc" if cursor.descending else "asc"
+        if sort not in (None, cursor.column) or order not in (None, issued):
             raise bad_parameter(
                 "cursor",
-                f"was issued for sort={cursor.sort}&order={cursor.order}",
+                f"was issued for sort={cursor.column}&order={issued}",
                 value=params.cursor,
-                expected=f"sort={cursor.sort}&order={cursor.order} (or no sort and order)",
+                expected=f"sort={cursor.column}&order={issued} (or no sort and order)",
             )
         if params.offset:
             raise bad_parameter(
@@ -211,7 +198,7 @@ def select(
                 value=params.offset,
                 expected="no offset when a cursor is given",
             )
-        sort, order = cursor.sort, cursor.order
+        sort, order = cursor.column, issued
     sort = sort or DEFAULT_SORT
     order = order or DEFAULT_ORDER
 
@@ -257,16 +244,19 @@ def select(
 
     start = _utc("startTime", params.start)
     end = _utc("endTime", params.end)
+    filters = {k: v for k, v in params.query_string.items() if k not in CONTROL_PARAMETERS}
+    filterset = record_filterset(dt)(filters, queryset=qs)
+    if not filterset.is_valid():
+        name, messages = next(iter(filterset.errors.items()))
+        raise bad_parameter(name, " ".join(messages))
+    qs = filterset.qs
     if start is not None:
-        qs = qs.filter(timestamp__gte=start)
         query["startTime"] = T.iso(start)
     if end is not None:
-        qs = qs.filter(timestamp__lt=end)
         query["endTime"] = T.iso(end)
-    for name, value in params.filters.items():
-        if value is not None:
-            qs = qs.filter(_type_filter(dt, name, value))
-            query[name] = value
+    for name, value in filterset.form.cleaned_data.items():
+        if value not in (None, "") and name not in query:
+            query[name] = filters[name]
     selection = Selection(
         dt=dt,
         queryset=qs,
@@ -285,12 +275,6 @@ def select(
     return selection
 
 
-def _type_filter(dt: T.DataType, name: str, value: Any) -> Q:
-    if name == "category":
-        return T.category_filter(value)
-    return Q(**{dt.get_field(name).column: value})
-
-
 def total(sel: Selection) -> int:
     """The exact number of records in the selection. Paging through a scope asks for the same
     total again and again: it is counted once and kept until records of the selection's
@@ -305,15 +289,6 @@ def total(sel: Selection) -> int:
     return found
 
 
-def _keyset(sel: Selection, cursor: Cursor) -> QuerySet:
-    col = sel.sort
-    if sel.order == "asc":
-        after = Q(**{f"{col}__gt": cursor.value}) | Q(**{col: cursor.value, "pk__gt": cursor.pk})
-        return sel.queryset.filter(**{f"{col}__gte": cursor.value}).filter(after)
-    before = Q(**{f"{col}__lt": cursor.value}) | Q(**{col: cursor.value, "pk__lt": cursor.pk})
-    return sel.queryset.filter(**{f"{col}__lte": cursor.value}).filter(before)
-
-
 @dataclass
 class Page:
     rows: list[Sequence[Any]]  # values of dt.columns
@@ -324,19 +299,23 @@ class Page:
 
 def fetch(sel: Selection, limit: int, offset: int = 0) -> Page:
     """One page, found by offset or (cheaply, at any depth) by the selection's keyset cursor."""
-    cursor = sel.cursor
-    qs = _keyset(sel, cursor) if cursor is not None else sel.queryset
-    qs = qs.order_by(*sel.ordering).values_list(*sel.dt.columns, "pk", sel.sort)
-    start = 0 if cursor is not None else offset
-    rows = list(qs[start : start + limit + 1])
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    position = cursor.position if cursor is not None else offset
-    next_cursor = None
-    if has_more and rows:
-        last = rows[-1]
-        next_cursor = encode_cursor(sel.sort, sel.order, last[-1], last[-2], position + len(rows))
-    return Page([r[:-2] for r in rows], has_more, next_cursor, position)
+    found = keyset.page(
+        sel.queryset,
+        sel.dt.columns,
+        sel.sort,
+        sel.descending,
+        limit,
+        after=sel.cursor,
+        offset=offset,
+    )
+    next_cursor = found.next.sign() if found.next else None
+    return Page(found.rows, found.next is not None, next_cursor, found.position)
+
+
+def _from_position(sel: Selection) -> QuerySet:
+    """The selection in its order from the request's cursor on (the start without one)."""
+    qs = sel.queryset if sel.cursor is None else keyset.seek(sel.queryset, sel.cursor)
+    return qs.order_by(*sel.ordering)
 
 
 def copy_possible(sel: Selection) -> bool:
@@ -350,8 +329,7 @@ def copy_possible(sel: Selection) -> bool:
 
 def ordered(sel: Selection, offset: int = 0) -> QuerySet:
     """The selection in its order from the request's position (cursor or offset) on."""
-    qs = _keyset(sel, sel.cursor) if sel.cursor is not None else sel.queryset
-    qs = qs.order_by(*sel.ordering)
+    qs = _from_position(sel)
     return qs[offset:] if offset else qs
 
 
@@ -362,7 +340,7 @@ def next_cursor(sel: Selection, limit: int, offset: int = 0) -> str | None:
     if len(edge) < 2:
         return None
     position = (sel.cursor.position if sel.cursor is not None else offset) + limit
-    return encode_cursor(sel.sort, sel.order, edge[0][0], edge[0][1], position)
+    return keyset.Cursor(sel.sort, sel.descending, edge[0][0], edge[0][1], position).sign()
 
 
 def json_possible(sel: Selection) -> bool:
@@ -390,7 +368,7 @@ def fetch_json(sel: Selection, limit: int, offset: int = 0) -> JsonPage:
     made by the database); the one row after the page tells whether there is more, and the
     page's last keys make the cursor."""
     cursor = sel.cursor
-    qs = (_keyset(sel, cursor) if cursor is not None else sel.queryset).order_by(*sel.ordering)
+    qs = _from_position(sel)
     start = 0 if cursor is not None else offset
     fields = sel.dt.fields
     columns = {
@@ -413,7 +391,7 @@ def fetch_json(sel: Selection, limit: int, offset: int = 0) -> JsonPage:
     has_more = fetched > limit
     returned = min(fetched, limit)
     next_cursor = (
-        encode_cursor(sel.sort, sel.order, last_sort, last_pk, position + returned)
+        keyset.Cursor(sel.sort, sel.descending, last_sort, last_pk, position + returned).sign()
         if has_more
         else None
     )
@@ -423,21 +401,21 @@ def fetch_json(sel: Selection, limit: int, offset: int = 0) -> JsonPage:
 def iter_rows(sel: Selection, offset: int = 0) -> Iterator:
     """Every row of the selection from the given position on, in keyset chunks (constant
     memory, no long-lived server-side cursor)."""
-    qs_base = sel.queryset
     cursor = sel.cursor
-    first = True
     while True:
-        qs = _keyset(sel, cursor) if cursor is not None else qs_base
-        qs = qs.order_by(*sel.ordering).values_list(*sel.dt.columns, "pk", sel.sort)
-        start = offset if first else 0
-        rows = list(qs[start : start + STREAM_CHUNK])
-        first = False
-        for r in rows:
-            yield r[:-2]
-        if len(rows) < STREAM_CHUNK:
+        chunk = keyset.page(
+            sel.queryset,
+            sel.dt.columns,
+            sel.sort,
+            sel.descending,
+            STREAM_CHUNK,
+            after=cursor,
+            offset=offset,
+        )
+        yield from chunk.rows
+        if chunk.next is None:
             return
-        last = rows[-1]
-        cursor = Cursor(sel.sort, sel.order, last[-1], last[-2], 0)
+        cursor, offset = chunk.next, 0
 
 
 def to_api(sel: Selection, rows: Iterator | list, request: HttpRequest) -> Iterator[dict]:
