@@ -1,5 +1,8 @@
-"""Filters of the browse pages: one FilterSet per level, and one per data type made from the
-registry, so a type's filters are named after its API fields and never listed here again."""
+"""Filters of the browse pages and the API: one FilterSet per level, and one per data type made
+from the registry, so a type's filters are named after its API fields and never listed here
+again. The record filters are the dashboard's filter form and the API's query parameters
+alike: the same names, the same bounds (``startTime`` inclusive, ``endTime`` exclusive, so
+consecutive windows never count a record twice; onset bounds both inclusive)."""
 
 from __future__ import annotations
 
@@ -75,7 +78,7 @@ class ParticipantFilter(df.FilterSet):
 
 class RecordFilter(df.FilterSet):
     """Time and onset ranges every type has; the type's own filters are added by
-    ``record_filterset``. Parameter names follow the API (``startTime``, ``endTime``)."""
+    ``record_filterset``."""
 
     startTime = df.IsoDateTimeFilter(
         field_name="timestamp",
@@ -85,8 +88,8 @@ class RecordFilter(df.FilterSet):
     )
     endTime = df.IsoDateTimeFilter(
         field_name="timestamp",
-        lookup_expr="lte",
-        label="To (time)",
+        lookup_expr="lt",
+        label="Before (time)",
         widget=_Text("2024-10-20T15:00:00Z", 20),
     )
     onsetFrom = df.NumberFilter(

@@ -24,6 +24,7 @@ from ninja.responses import NinjaJSONEncoder
 
 from data_browser import access, copysql, csvcells, downloads
 from data_browser import datatypes as T
+from data_browser.filters import record_filterset
 from data_browser.models import ExportRight
 from hyperstudy_dash.health import api_health
 
@@ -59,7 +60,7 @@ errors.install(api)
 Scope = Literal["experiment", "room", "participant"]
 
 
-def _params(dt: T.DataType, p: DataParams) -> records.Params:
+def _params(request: HttpRequest, p: DataParams) -> records.Params:
     return records.Params(
         room_id=p.roomId,
         start=p.startTime,
@@ -70,7 +71,7 @@ def _params(dt: T.DataType, p: DataParams) -> records.Params:
         order=p.order,
         format=p.format,
         cursor=p.cursor,
-        filters={n: getattr(p, n) for n in dt.api_filters if n != "aggregationWindow"},
+        query_string=request.GET,
     )
 
 
@@ -143,8 +144,9 @@ def read(
     request: HttpRequest, dt: T.DataType, scope: str, scope_id: str, p: DataParams
 ) -> HttpResponse:
     started = time.perf_counter()
-    errors.reject_unknown_parameters(request, type(p).model_fields)
-    params = _params(dt, p)
+    known = dict.fromkeys([*type(p).model_fields, *record_filterset(dt).base_filters])
+    errors.reject_unknown_parameters(request, known)
+    params = _params(request, p)
     sel = records.select(access.for_request(request), dt, scope, scope_id, params)
     name = f"{dt.file_stem}_{scope}_{scope_id}"
     window = getattr(p, "aggregationWindow", None)
