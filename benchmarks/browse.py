@@ -1,7 +1,9 @@
-"""Browse pages on the large demo: server time of the events tab vs the bare SQL, same run.
+"""Browse pages on the large demo: server time of the events tab vs the bare SQL and vs the
+code of a baseline commit, same run.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/hyperstudy_large \\
-    REDIS_URL=redis://127.0.0.1:6379/1 .venv/bin/python benchmarks/browse.py [--repeat 15]
+    REDIS_URL=redis://127.0.0.1:6379/1 .venv/bin/python benchmarks/browse.py \\
+      [--repeat 15] [--scale large] [--baseline 039dda3] [--rounds 5]
 
 Server time is a request through Django's test client (every middleware, the session, the
 access layer, the template), signed in as the owner. The baseline is the SELECT of the same
@@ -17,8 +19,17 @@ access layer, the template), signed in as the owner. The baseline is the SELECT 
    events page's rows query (``page_records``, the same function the page calls) and returns
    the row count instead of HTML. Their ratios to the bare SELECT are the floor under the
    page's: whatever the page renders comes on top.
+5. The experiment's events tab against the code of ``--baseline`` (default 039dda3, the last
+   commit whose record tables were written in Python and whose filter forms rendered through
+   Jinja2): a ``git worktree`` of that commit under ``var/``, served by a helper process of
+   this script (``BENCH_PROJECT`` puts the worktree's code on its path) on the same database
+   and Redis, signed in as the same user. Our pages and the baseline's are timed in
+   alternating rounds (the median of each), so load from other processes hits both alike.
+   Target: the first page <= 1.5x the baseline's. ``--baseline ""`` skips the section; the
+   baseline's Python packages must be installed (``pip install -e '.[bench]'``).
 
-Idempotent: migrates and loads the large demo if missing (``seed_demo --scale large``) and
+Idempotent: migrates and loads the demo if missing (``seed_demo --scale large``; a smaller
+``--scale`` for a quick run on a shared machine, in a database of its own) and
 analyzes the record tables (the statistics autovacuum keeps; without them PostgreSQL plans a
 freshly loaded million rows as if they were a few hundred). Never changes demo records.
 """
@@ -26,18 +37,30 @@ freshly loaded million rows as if they were a few hundred). Never changes demo r
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
+import subprocess
 import sys
 import types
+from pathlib import Path
 
-from common import EXPERIMENT, line, timed
+from common import EXPERIMENT, ROOT, line, timed
 
 PER_PAGE = 50
+BASELINE = "039dda3"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--scale", default="large", help="demo scale to load when missing")
+    parser.add_argument("--baseline", default=BASELINE, help='commit to compare with ("": none)')
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds vs baseline")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        serve(args.repeat)
+        return
 
     import django
 
@@ -50,13 +73,14 @@ def main() -> None:
     from django.urls import reverse
 
     from data_browser import datatypes as T
+    from data_browser import keyset
     from data_browser.models import Experiment, Room, RoomParticipant
 
     if connection.vendor != "postgresql":
         sys.exit("benchmarks/browse.py measures the large demo on PostgreSQL: set DATABASE_URL")
     settings.ALLOWED_HOSTS = ["*"]
     call_command("migrate", verbosity=0)
-    call_command("seed_demo", scale="large", verbosity=0)
+    call_command("seed_demo", scale=args.scale, verbosity=0)
     with connection.cursor() as cursor:
         for table in ("room", "participant", "roomparticipant", "membership", "experiment"):
             cursor.execute(f"ANALYZE data_browser_{table}")
@@ -68,7 +92,7 @@ def main() -> None:
     room = Room.objects.filter(experiment=experiment).order_by("started_at").last()
     rp = RoomParticipant.objects.filter(room=room).select_related("participant").first()
     events = dt.model.objects.filter(experiment=experiment)
-    print(f"Large demo: {events.count():,} events in {EXPERIMENT}")
+    print(f"Demo ({args.scale}): {events.count():,} events in {EXPERIMENT}")
 
     client = Client()
     client.force_login(get_user_model().objects.get(username="owner"))
@@ -92,10 +116,12 @@ def main() -> None:
         return timed(run, args.repeat, warmup=2)
 
     exp_url = reverse("data_browser:experiment_data", args=[EXPERIMENT]) + "?tab=events"
-    onset, pk = events.order_by("onset", "id").values_list("onset", "id")[10_000 - 1]
-    deep_url = f"{exp_url}&after={onset},{pk}"
+    depth = min(10_000, events.count() - PER_PAGE)
+    onset, pk = events.order_by("onset", "id").values_list("onset", "id")[depth - 1]
+    deep_url = f"{exp_url}&after={keyset.Cursor('onset', False, onset, pk, depth).sign()}"
     deep_rows = events.filter(onset__gte=onset).exclude(onset=onset, id__lte=pk)
     assert 'rel="next" href="?tab=events&amp;after=' in page(exp_url).content.decode()
+    assert page(deep_url).content.decode().count("<tr>") == PER_PAGE + 1  # + the header
     filtered_url = f"{exp_url}&category=media"
 
     ok = True
@@ -144,7 +170,95 @@ def main() -> None:
     raw = raw_queries(dt, events, args.repeat)
     line("the page's three queries alone, raw, back to back", raw, first_sql)
     line("events tab first page vs that floor", first, rows_only)
+    if args.baseline:
+        print(f"\n5. Events tab, experiment level: this code vs {args.baseline} (same run)")
+        old_deep_url = f"{exp_url}&after={onset},{pk}"  # the baseline's cursors were not signed
+        with Baseline(args.baseline, args.repeat) as baseline:
+            for label, ours_url, old_url, target in (
+                ("first page", exp_url, exp_url, 1.5),
+                ("page 10,000 rows deep (keyset link)", deep_url, old_deep_url, None),
+                ("filtered (category=media)", filtered_url, filtered_url, None),
+            ):
+                ours, theirs = alternate(lambda u=ours_url: page(u), baseline, old_url, args)
+                ok &= line(f"{label} vs {args.baseline}", ours, theirs, target)
     print("\nall targets met" if ok else "\nsome targets missed (see OVER above)")
+
+
+def alternate(ours, baseline: Baseline, url: str, args) -> tuple[float, float]:
+    """Medians of ``--rounds`` alternating timings of our page and the baseline's."""
+    mine, theirs = [], []
+    for _ in range(args.rounds):
+        mine.append(timed(ours, args.repeat, warmup=2))
+        theirs.append(baseline.time(url))
+    return statistics.median(mine), statistics.median(theirs)
+
+
+class Baseline:
+    """The project at another commit, in a ``git worktree`` under var/, serving pages to time
+    in a helper process of this script (same database, Redis and user)."""
+
+    def __init__(self, rev: str, repeat: int) -> None:
+        self.path = ROOT / "var" / f"baseline-{rev}"
+        if not self.path.exists():
+            self.path.parent.mkdir(exist_ok=True)
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(self.path), rev],
+                check=True,
+                capture_output=True,
+            )
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--serve", "--repeat", str(repeat)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "BENCH_PROJECT": str(self.path)},
+        )
+        served_from = Path(self._reply())
+        if not served_from.is_relative_to(self.path):
+            raise SystemExit(f"the baseline process runs {served_from}, not {self.path}")
+
+    def _reply(self) -> str:
+        answer = self.process.stdout.readline().strip()
+        if not answer:
+            raise SystemExit("the baseline process stopped (see its error above)")
+        return answer
+
+    def time(self, url: str) -> float:
+        self.process.stdin.write(url + "\n")
+        self.process.stdin.flush()
+        return float(self._reply())
+
+    def __enter__(self) -> Baseline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+def serve(repeat: int) -> None:
+    """The baseline's side: time each URL read from stdin as the owner, answer in ms. The first
+    line tells where the project's code was imported from."""
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    import data_browser
+
+    settings.ALLOWED_HOSTS = ["*"]
+    client = Client()
+    client.force_login(get_user_model().objects.get(username="owner"))
+    print(Path(data_browser.__file__).resolve().parent.parent, flush=True)
+    for url in sys.stdin:
+
+        def get(url: str = url.strip()) -> None:
+            response = client.get(url)
+            assert response.status_code == 200, (url, response.status_code)
+
+        print(timed(get, repeat, warmup=2), flush=True)
 
 
 def raw_queries(dt, events, repeat: int) -> float:
@@ -193,8 +307,8 @@ def floor_urls(settings, dt) -> None:
         scope = experiment_scope(request, exp_id)
         sort = default_sort(dt)
         column = dt.get_field(sort).column
-        qs = scope.records(dt).values_list(*dt.columns, column, "id")
-        return HttpResponse(str(len(page_records(qs, column, sort, request.GET).rows)))
+        qs = scope.records(dt)
+        return HttpResponse(str(len(page_records(qs, dt.columns, column, sort, request.GET).rows)))
 
     module = types.ModuleType("browse_floor_urls")
     module.urlpatterns = [

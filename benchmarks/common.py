@@ -10,7 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# BENCH_PROJECT points a benchmark's helper process at another checkout of the project (the
+# baseline commit browse.py compares with); by default the code beside this script runs.
+PROJECT = Path(os.environ.get("BENCH_PROJECT") or ROOT)
+sys.path.insert(0, str(PROJECT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hyperstudy_large")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hyperstudy_dash.settings")
 EXPERIMENT = "exp_research_001"
