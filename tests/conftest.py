@@ -28,8 +28,14 @@ from data_browser.models import (
     Room,
     RoomParticipant,
 )
+from tests.factories import (
+    PASSWORD,
+    ExperimentFactory,
+    LabFactory,
+    MembershipFactory,
+    UserFactory,
+)
 
-PASSWORD = "hyperstudy-demo"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
@@ -62,31 +68,19 @@ class World:
 
 
 def _ensure_world() -> World:
+    """The small demo plus what it lacks for the access rules: a full and an aggregate-only
+    collaborator, and another lab's owner with their experiment."""
     User = get_user_model()
     seed("small", 1, log=lambda _line: None)
     lab = Lab.objects.get(slug="demo-lab")
-    other_lab, _ = Lab.objects.get_or_create(slug="other-lab", defaults={"name": "Other Lab"})
     experiment = Experiment.objects.get(public_id="exp_research_001")
     for username, right in (("fullcollab", ExportRight.FULL), ("aggcollab", ExportRight.AGGREGATE)):
-        user = User.objects.filter(username=username).first() or User.objects.create_user(
-            username, email=f"{username}@demo.hyperstudy.test", password=PASSWORD
-        )
-        Profile.objects.get_or_create(user=user, defaults={"lab": lab})
-        Membership.objects.get_or_create(
-            user=user,
-            experiment=experiment,
-            defaults={"role": Membership.Role.COLLABORATOR, "export_right": right},
-        )
-    outsider = User.objects.filter(username="outsider").first() or User.objects.create_user(
-        "outsider", email="outsider@other.test", password=PASSWORD
-    )
-    Profile.objects.get_or_create(user=outsider, defaults={"lab": other_lab})
-    other, _ = Experiment.objects.get_or_create(
-        public_id="exp_other_lab", defaults={"lab": other_lab, "name": "Other lab study"}
-    )
-    Membership.objects.get_or_create(
-        user=outsider, experiment=other, defaults={"role": Membership.Role.OWNER}
-    )
+        user = UserFactory(username=username, email=f"{username}@demo.hyperstudy.test", lab=lab)
+        MembershipFactory(user=user, experiment=experiment, export_right=right)
+    other_lab = LabFactory(slug="other-lab", name="Other Lab")
+    outsider = UserFactory(username="outsider", email="outsider@other.test", lab=other_lab)
+    other = ExperimentFactory(public_id="exp_other_lab", lab=other_lab, name="Other lab study")
+    MembershipFactory(user=outsider, experiment=other, role=Membership.Role.OWNER)
     participant = Profile.objects.get(user__username="participant").participant
     room = RoomParticipant.objects.filter(participant=participant).select_related("room")[0].room
     return World(
