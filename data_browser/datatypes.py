@@ -73,6 +73,36 @@ class Field:
         }[self.kind]
 
 
+# Who is expected to have records of a type (the quality panel's completeness).
+PER_PARTICIPANT = "participant"  # every participant of the scope, in experiments with video chat
+PER_SHARED_ROOM = "shared_room"  # every room of two or more, in multi-participant experiments
+
+
+@dataclass(frozen=True)
+class Coverage:
+    label: str
+    per: str
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """What an "aggregate only" export writes of a type: one row per group of ``group``
+    (API field names, or ``BIN`` for the record's onset in bins of ``BIN_MS``) with the
+    number of records, of distinct participants, mean / sd / min / max of each of ``stats``
+    and the ``extra`` columns (name, meaning, unit, "min" / "max" / "sum", API field)."""
+
+    stem: str
+    group: tuple[tuple[str, str], ...]  # (name, meaning)
+    count: tuple[str, str]  # (name, meaning)
+    stats: tuple[tuple[str, str], ...] = ()  # (API field, what it is)
+    extra: tuple[tuple[str, str, str, str, str], ...] = ()
+    participants: str = "Distinct participants in the group"
+
+
+BIN = "binStart"
+BIN_MS = 1000  # width of the time bins an aggregate averages samples in
+
+
 @dataclass(frozen=True)
 class DataType:
     key: str  # short key used in URLs of the dashboard and in file names
@@ -85,6 +115,30 @@ class DataType:
     filters: tuple[str, ...] = ()  # filter names the dashboard offers besides the time range
     api_filters: tuple[str, ...] = ()  # the API's own query parameters of this type
     notes: dict[str, str] = field(default_factory=dict)
+    # Fields a record normally carries although ingest does not insist on them: the quality
+    # panel reports records without one (and without a participant).
+    expected: tuple[str, ...] = ()
+    coverage: Coverage | None = None
+    # Records whose id may be left out: ingest derives it from what identifies the record.
+    derived_id: tuple[str, ...] = ()
+    enrich: bool = False  # ingest fills componentType, content and participantRole if absent
+    aggregate: Aggregate | None = None
+
+    def __post_init__(self) -> None:
+        aggregated = ()
+        if self.aggregate is not None:
+            aggregated = (
+                *(name for name, _ in self.aggregate.group if name != BIN),
+                *(name for name, _ in self.aggregate.stats),
+                *(extra[4] for extra in self.aggregate.extra),
+            )
+        for name in (*self.filters, *self.expected, *self.derived_id, *aggregated):
+            self.get_field(name)  # a renamed field fails at import, not in a panel or export
+
+    @property
+    def has_media(self) -> bool:
+        """Records with a media file (a signed link when read, a file in exports)."""
+        return any(f.kind == URL for f in self.fields)
 
     @property
     def file_stem(self) -> str:
@@ -152,6 +206,14 @@ EVENTS = DataType(
     description="Participant interactions, component completions, state transitions, media events.",
     filters=("eventType", "category", "componentId"),
     api_filters=("category",),
+    expected=("category", "componentId"),
+    enrich=True,
+    aggregate=Aggregate(
+        "events_summary",
+        group=(("eventType", "Type of event"), ("componentId", "Component id")),
+        count=("events", "Number of events"),
+        stats=(("duration", "the duration"),),
+    ),
     fields=(
         _f("id", ID, "Event id"),
         TIMESTAMP,
@@ -179,6 +241,15 @@ RECORDINGS = DataType(
     scope="read:recordings",
     description="Video and audio recordings from video chat sessions.",
     filters=("status", "format"),
+    expected=("downloadUrl", "duration", "fileSize"),
+    coverage=Coverage("Participants with a recording", PER_PARTICIPANT),
+    aggregate=Aggregate(
+        "recordings_summary",
+        group=(("format", "Container format"), ("status", "Recording status")),
+        count=("recordings", "Number of recordings"),
+        stats=(("duration", "the recording length"),),
+        extra=(("totalBytes", "Total size of the files", "bytes", "sum", "fileSize"),),
+    ),
     fields=(
         _f("recordingId", ID, "Recording id"),
         PARTICIPANT_ID,
@@ -211,6 +282,12 @@ CHAT = DataType(
     scope="read:chat",
     description="Messages sent through the text chat component.",
     filters=("content", "messageType"),
+    aggregate=Aggregate(
+        "chat_summary",
+        group=(("roomId", "Room (by code)"),),
+        count=("messages", "Number of chat messages"),
+        participants="Distinct senders in the room",
+    ),
     fields=(
         _f("messageId", ID, "Message id"),
         EXPERIMENT_ID,
@@ -238,6 +315,16 @@ CONTINUOUS_RATINGS = DataType(
     scope="read:ratings",
     description="High-frequency rating samples (every 100-500 ms while rating).",
     filters=("componentId",),
+    expected=("normalizedValue",),
+    aggregate=Aggregate(
+        "continuous_ratings_summary",
+        group=(
+            ("componentId", "Rating component"),
+            (BIN, f"Start of the {BIN_MS} ms time bin (onset)"),
+        ),
+        count=("samples", "Number of samples in the bin"),
+        stats=(("value", "the rating value in the bin"),),
+    ),
     notes={"sampling": "Samples are taken every 100-500 ms while the participant rates."},
     fields=(
         _f("ratingId", ID, "Rating sample id"),
@@ -268,6 +355,17 @@ SPARSE_RATINGS = DataType(
     scope="read:ratings",
     description="Individual rating responses (VAS, Likert scales), one per submission.",
     filters=("componentId",),
+    expected=("responseTime",),
+    aggregate=Aggregate(
+        "sparse_ratings_summary",
+        group=(("componentId", "Rating component"),),
+        count=("ratings", "Number of ratings (n)"),
+        stats=(("value", "the rating value"), ("responseTime", "the response time")),
+        extra=(
+            ("scaleMin", "Lower bound of the scale", "", "min", "scaleMin"),
+            ("scaleMax", "Upper bound of the scale", "", "max", "scaleMax"),
+        ),
+    ),
     fields=(
         _f("ratingId", ID, "Rating id"),
         EXPERIMENT_ID,
@@ -292,6 +390,18 @@ SYNC = DataType(
     scope="read:sync",
     description="Video synchronization quality in multi-participant rooms.",
     api_filters=("aggregationWindow",),
+    expected=("timeDrift", "syncQuality"),
+    coverage=Coverage("Multi-participant rooms with sync metrics", PER_SHARED_ROOM),
+    aggregate=Aggregate(
+        "sync_summary",
+        group=(("roomId", "Room (by code)"),),
+        count=("samples", "Number of sync measurements"),
+        stats=(
+            ("syncQuality", "the sync quality (0-1)"),
+            ("timeDrift", "the drift from the host"),
+            ("latency", "the network latency"),
+        ),
+    ),
     fields=(
         _f("metricId", ID, "Metric id"),
         EXPERIMENT_ID,
@@ -322,6 +432,17 @@ COMPONENTS = DataType(
     description="Components as shown: configuration and variable values at display time.",
     filters=("componentId", "componentType"),
     api_filters=("componentType", "stateId"),
+    expected=("config",),
+    derived_id=("roomId", "participantId", "componentId", "timestamp"),
+    aggregate=Aggregate(
+        "components_summary",
+        group=(
+            ("componentId", "Component id"),
+            ("componentType", "Component type"),
+            ("stateId", "Experiment state"),
+        ),
+        count=("displays", "Number of times the component was shown"),
+    ),
     fields=(
         _f("componentId", STR, "Component id", "component_id", required=True),
         _f("componentType", STR, "Component type, e.g. ShowVideo", "component_type"),

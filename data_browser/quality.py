@@ -39,21 +39,6 @@ ISSUE_CHOICES = (
 ISSUE_LABELS = dict(ISSUE_CHOICES)
 CACHE_SECONDS = 120
 
-# Fields a record of each type normally carries although ingest does not insist on them;
-# a record without one is reported (the participant is expected everywhere).
-EXPECTED: dict[str, tuple[str, ...]] = {
-    "events": ("category", "componentId"),
-    "recordings": ("downloadUrl", "duration", "fileSize"),
-    "chat": (),
-    "continuous": ("normalizedValue",),
-    "sparse": ("responseTime",),
-    "sync": ("timeDrift", "syncQuality"),
-    "components": ("config",),
-}
-for _key, _names in EXPECTED.items():
-    for _name in _names:
-        T.BY_KEY[_key].get_field(_name)  # fail at import if the registry renames a field
-
 
 class EpochMs(Func):
     """Milliseconds since 1970 of a datetime column, on PostgreSQL and SQLite alike."""
@@ -84,7 +69,7 @@ def _participant_column(dt: T.DataType) -> str:
 
 def _missing_q(dt: T.DataType) -> Q:
     q = Q(**{f"{_participant_column(dt)}__isnull": True})
-    for name in EXPECTED[dt.key]:
+    for name in dt.expected:
         f = dt.get_field(name)
         column = "file" if f.kind == T.URL else f.column
         q |= Q(**{f"{column}__isnull": True})
@@ -157,6 +142,25 @@ def _type_quality(dt: T.DataType, qs: QuerySet) -> TypeQuality:
     )
 
 
+def _per_participant(dt: T.DataType, records: QuerySet, expected: int) -> Completeness:
+    have = records.order_by().values("room_id", "participant_id").distinct().count()
+    return Completeness(dt.coverage.label, min(have, expected), expected)
+
+
+def _per_shared_room(
+    dt: T.DataType, records: QuerySet, room_participants: QuerySet
+) -> Completeness:
+    shared = (
+        room_participants.order_by()
+        .values("room_id")
+        .annotate(n=Count("id"))
+        .filter(n__gte=2)
+        .values("room_id")
+    )
+    have = records.filter(room_id__in=shared).order_by().values("room_id").distinct().count()
+    return Completeness(dt.coverage.label, have, shared.count())
+
+
 def report(
     scope_records, room_participants: QuerySet, *, video: bool, multi: bool, cache_key: str
 ) -> Report:
@@ -168,39 +172,13 @@ def report(
     types = [_type_quality(dt, scope_records(dt)) for dt in T.DATA_TYPES]
     completeness: list[Completeness] = []
     expected_people = room_participants.count()
-    if video:
-        have = (
-            scope_records(T.RECORDINGS)
-            .order_by()
-            .values("room_id", "participant_id")
-            .distinct()
-            .count()
-        )
-        completeness.append(
-            Completeness(
-                "Participants with a recording", min(have, expected_people), expected_people
-            )
-        )
-    if multi:
-        multi_rooms = (
-            room_participants.order_by()
-            .values("room_id")
-            .annotate(n=Count("id"))
-            .filter(n__gte=2)
-            .values("room_id")
-        )
-        expected_rooms = multi_rooms.count()
-        have = (
-            scope_records(T.SYNC)
-            .filter(room_id__in=multi_rooms)
-            .order_by()
-            .values("room_id")
-            .distinct()
-            .count()
-        )
-        completeness.append(
-            Completeness("Multi-participant rooms with sync metrics", have, expected_rooms)
-        )
+    for dt in T.DATA_TYPES:
+        if dt.coverage is None:
+            continue
+        if dt.coverage.per == T.PER_PARTICIPANT and video:
+            completeness.append(_per_participant(dt, scope_records(dt), expected_people))
+        if dt.coverage.per == T.PER_SHARED_ROOM and multi:
+            completeness.append(_per_shared_room(dt, scope_records(dt), room_participants))
     result = Report(types=types, completeness=completeness)
     cache.set(cache_key, result, CACHE_SECONDS)
     return result

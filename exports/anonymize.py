@@ -29,8 +29,6 @@ from .models import SELF
 
 Record = dict[str, Any]
 Transform = Callable[[T.DataType, Record], Record]
-# Width of the time bins continuous ratings are averaged in.
-CONTINUOUS_BIN_MS = 1000
 
 
 def room_code(experiment_public_id: str, room_public_id: str) -> str:
@@ -109,9 +107,6 @@ class Summary:
         return [c[0] for c in self.columns]
 
 
-PARTICIPANTS = ("participants", "Distinct participants in the group", "")
-
-
 def _stats(prefix: str, meaning: str, unit: str = "") -> list[tuple[str, str, str]]:
     return [
         (f"{prefix}Mean", f"Mean of {meaning}", unit),
@@ -175,151 +170,39 @@ def _round(value: Any) -> Any:
     return round(value, 6) if isinstance(value, float) else value
 
 
-def _room_label(experiment_public_id: str) -> Callable[[str], str]:
-    return lambda room_public_id: room_code(experiment_public_id, room_public_id)
-
-
 def summaries(
     dt: T.DataType, qs: QuerySet, experiment_public_id: str, min_group: int | None = None
 ) -> Summary:
-    """The aggregate table of one data type over the scoped records ``qs``."""
+    """The aggregate table of one data type over the scoped records ``qs``, as its registry
+    entry (``DataType.aggregate``) describes it; rooms are named by their codes."""
+    spec = dt.aggregate
+    if spec is None:
+        raise ValueError(f"no aggregate for {dt.key!r}")
     n = settings.AGGREGATE_MIN_GROUP if min_group is None else min_group
-    key = dt.key
-    if key == "events":
-        s = Summary(
-            "events_summary",
-            key,
-            [
-                ("eventType", "Type of event", ""),
-                ("componentId", "Component id", ""),
-                ("events", "Number of events", ""),
-                PARTICIPANTS,
-                *_stats("duration", "the duration", "ms"),
-            ],
-        )
-        group = {"eventType": F("event_type"), "componentId": F("component_id")}
-        return _grouped(
-            qs, group, {"events": Count("id"), **_stat_aggregates("duration", "duration")}, s, n
-        )
-    if key == "sparse":
-        s = Summary(
-            "sparse_ratings_summary",
-            key,
-            [
-                ("componentId", "Rating component", ""),
-                ("ratings", "Number of ratings (n)", ""),
-                PARTICIPANTS,
-                *_stats("value", "the rating value"),
-                *_stats("responseTime", "the response time", "ms"),
-                ("scaleMin", "Lower bound of the scale", ""),
-                ("scaleMax", "Upper bound of the scale", ""),
-            ],
-        )
-        aggregates = {
-            "ratings": Count("id"),
-            **_stat_aggregates("value", "value"),
-            **_stat_aggregates("responseTime", "response_time"),
-            "scaleMin": Min("scale_min"),
-            "scaleMax": Max("scale_max"),
-        }
-        return _grouped(qs, {"componentId": F("component_id")}, aggregates, s, n)
-    if key == "continuous":
-        s = Summary(
-            "continuous_ratings_summary",
-            key,
-            [
-                ("componentId", "Rating component", ""),
-                ("binStart", f"Start of the {CONTINUOUS_BIN_MS} ms time bin (onset)", "ms"),
-                ("samples", "Number of samples in the bin", ""),
-                PARTICIPANTS,
-                *_stats("value", "the rating value in the bin"),
-            ],
-        )
-        group = {
-            "componentId": F("component_id"),
-            "binStart": Floor(Cast("onset", FloatField()) / CONTINUOUS_BIN_MS) * CONTINUOUS_BIN_MS,
-        }
-        summary = _grouped(
-            qs, group, {"samples": Count("id"), **_stat_aggregates("value", "value")}, s, n
-        )
+    columns = [(name, meaning, "ms" if name == T.BIN else "") for name, meaning in spec.group]
+    columns += [(*spec.count, ""), ("participants", spec.participants, "")]
+    group: dict[str, Any] = {}
+    for name, _ in spec.group:
+        if name == T.BIN:
+            group[name] = Floor(Cast("onset", FloatField()) / T.BIN_MS) * T.BIN_MS
+        else:
+            group[name] = F(dt.get_field(name).column)
+    aggregates: dict[str, Any] = {spec.count[0]: Count("id")}
+    for name, what in spec.stats:
+        f = dt.get_field(name)
+        columns += _stats(name, what, f.unit)
+        aggregates.update(_stat_aggregates(name, f.column))
+    for name, meaning, unit, function, source in spec.extra:
+        columns.append((name, meaning, unit))
+        aggregates[name] = EXTRA_FUNCTIONS[function](dt.get_field(source).column)
+    summary = _grouped(qs, group, aggregates, Summary(spec.stem, dt.key, columns), n)
+    for i, (name, _) in enumerate(spec.group):
         for row in summary.rows:
-            row[1] = int(row[1])
-        return summary
-    if key == "chat":
-        s = Summary(
-            "chat_summary",
-            key,
-            [
-                ("roomId", "Room (by code)", ""),
-                ("messages", "Number of chat messages", ""),
-                ("participants", "Distinct senders in the room", ""),
-            ],
-        )
-        summary = _grouped(qs, {"roomId": F("room__public_id")}, {"messages": Count("id")}, s, n)
-        return _code_rooms(summary, experiment_public_id)
-    if key == "sync":
-        s = Summary(
-            "sync_summary",
-            key,
-            [
-                ("roomId", "Room (by code)", ""),
-                ("samples", "Number of sync measurements", ""),
-                PARTICIPANTS,
-                *_stats("syncQuality", "the sync quality (0-1)"),
-                *_stats("timeDrift", "the drift from the host", "ms"),
-                *_stats("latency", "the network latency", "ms"),
-            ],
-        )
-        aggregates = {
-            "samples": Count("id"),
-            **_stat_aggregates("syncQuality", "sync_quality"),
-            **_stat_aggregates("timeDrift", "time_drift"),
-            **_stat_aggregates("latency", "latency"),
-        }
-        summary = _grouped(qs, {"roomId": F("room__public_id")}, aggregates, s, n)
-        return _code_rooms(summary, experiment_public_id)
-    if key == "recordings":
-        s = Summary(
-            "recordings_summary",
-            key,
-            [
-                ("format", "Container format", ""),
-                ("status", "Recording status", ""),
-                ("recordings", "Number of recordings", ""),
-                PARTICIPANTS,
-                *_stats("duration", "the recording length", "ms"),
-                ("totalBytes", "Total size of the files", "bytes"),
-            ],
-        )
-        aggregates = {
-            "recordings": Count("id"),
-            **_stat_aggregates("duration", "duration"),
-            "totalBytes": Sum("file_size"),
-        }
-        return _grouped(qs, {"format": F("format"), "status": F("status")}, aggregates, s, n)
-    if key == "components":
-        s = Summary(
-            "components_summary",
-            key,
-            [
-                ("componentId", "Component id", ""),
-                ("componentType", "Component type", ""),
-                ("stateId", "Experiment state", ""),
-                ("displays", "Number of times the component was shown", ""),
-                PARTICIPANTS,
-            ],
-        )
-        group = {
-            "componentId": F("component_id"),
-            "componentType": F("component_type"),
-            "stateId": F("state_id"),
-        }
-        return _grouped(qs, group, {"displays": Count("id")}, s, n)
-    raise ValueError(f"no aggregate for {key!r}")
-
-
-def _code_rooms(summary: Summary, experiment_public_id: str) -> Summary:
-    label = _room_label(experiment_public_id)
-    for row in summary.rows:
-        row[0] = label(row[0])
+            if name == T.BIN:
+                row[i] = int(row[i])
+            elif dt.get_field(name).kind == T.ROOM:
+                row[i] = room_code(experiment_public_id, row[i])
     return summary
+
+
+EXTRA_FUNCTIONS = {"min": Min, "max": Max, "sum": Sum}

@@ -209,7 +209,7 @@ def start_export(
         raise ExportInvalid(
             "Recording media files can only be included in a ZIP with identifiers kept."
         )
-    if include_media and T.RECORDINGS not in types:
+    if include_media and not any(dt.has_media for dt in types):
         include_media = False
     return _create_and_send(
         user,

@@ -468,8 +468,10 @@ def write_rooms_into_zip(plan: Plan, zf: zipfile.ZipFile, rooms: list[Room]) -> 
             path = safe_entry(folder, f"{dt.file_stem}.csv")
             with zip_member(zf, path) as member:
                 entries.append(write_type_csv(plan, dt, room, member, path))
-        if plan.job.include_media and T.RECORDINGS in plan.types:
-            entries.extend(write_media(plan, zf, room, folder))
+        if plan.job.include_media:
+            for dt in plan.types:
+                if dt.has_media:
+                    entries.extend(write_media(plan, dt, zf, room, folder))
     return entries
 
 
@@ -527,11 +529,14 @@ class _Counted(Iterator):
         self.items.close()
 
 
-def write_media(plan: Plan, zf: zipfile.ZipFile, room: Room, folder: str) -> list[FileEntry]:
+def write_media(
+    plan: Plan, dt: T.DataType, zf: zipfile.ZipFile, room: Room, folder: str
+) -> list[FileEntry]:
+    """The media files of one type's records in a room, under the room's ``media/`` folder."""
     entries = []
-    plan.say("Adding recording files…")
-    recordings = plan.records_qs(T.RECORDINGS).filter(room_id=room.pk).exclude(file="")
-    for name in recordings.order_by("onset", "id").values_list("file", flat=True):
+    plan.say("Adding media files…")
+    records = plan.records_qs(dt).filter(room_id=room.pk).exclude(file="")
+    for name in records.order_by("onset", "id").values_list("file", flat=True):
         if not default_storage.exists(name):
             continue
         path = safe_entry(folder, "media", media_name(name))
