@@ -212,6 +212,7 @@ class Baseline:
             stdout=subprocess.PIPE,
             text=True,
             env={**os.environ, "BENCH_PROJECT": str(self.path)},
+            cwd=self.path,  # Celery's app puts the working directory first on sys.path
         )
         served_from = Path(self._reply())
         if not served_from.is_relative_to(self.path):

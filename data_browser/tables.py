@@ -5,7 +5,7 @@ django-tables2's own machinery (``RequestConfig``). The record tables are one ge
 built from the data-type registry; their rows arrive already sorted and sliced by a keyset
 query (so a page ten thousand rows deep costs what the first one does), and the table only
 renders them. Every cell is marked up by the tables' template, ``_table.html``: a column turns
-its value into text (or a ``Cell`` with a tooltip, class or link) and names its ``markup``.
+its value into a ``cell`` (text, and the markup, tooltip, class or link around it).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache, lru_cache
-from typing import Any, NamedTuple
+from typing import Any
 
 import django_tables2 as tables
 from django.core.paginator import Paginator
@@ -64,9 +64,9 @@ class People:
             return None
         return browse_url("participant", self.experiment_id, room_id, ref)
 
-    def cell(self, room_id: str, ref: str) -> Cell:
+    def cell(self, room_id: str, ref: str) -> dict[str, Any]:
         """The participant as a table cell: a link to their viewer where the reader may open it."""
-        return Cell(self.label(ref), css="code", url=self.url(room_id, ref))
+        return cell(self.label(ref), "link", css="code", url=self.url(room_id, ref))
 
 
 @lru_cache(maxsize=4096)
@@ -75,7 +75,7 @@ def browse_url(name: str, *args: str) -> str:
     return reverse(f"data_browser:{name}", args=args)
 
 
-# Cell values of the record columns: plain text and numbers, which the table's template marks up.
+# The record columns: each turns a value into a cell, which the table's template marks up.
 
 
 def human_bytes(n: int | None) -> str:
@@ -99,97 +99,86 @@ def human_duration(ms: int | float | None) -> str:
     return f"{sign}{h}:{m:02d}:{s:02d}" if h else f"{sign}{m}:{s:02d}"
 
 
-class Cell(NamedTuple):
-    """What a marked-up cell shows: its text, and the tooltip, class and link around it."""
-
-    text: str
-    title: str = ""
-    css: str = ""
-    url: str | None = None
+def cell(text: Any, markup: str = "", **parts: Any) -> dict[str, Any]:
+    """One cell for ``_table.html``: its text, the ``markup`` around it ("" plain, "num" a
+    number, or a branch of the template's ``markup`` partial) and that markup's parts (title,
+    css, url). A dict: the template engine reads a key at the first try (a tuple or an object
+    costs it an exception per lookup, and a record page has seven hundred cells)."""
+    return {"text": text, "markup": markup, **parts}
 
 
 class FieldColumn(tables.Column):
     """A column for one registry field; the header is the API name (as in exports).
 
-    ``markup`` names the branch of ``_table.html`` that marks the value up; ``render``
-    only turns the value into text (empty values render as a dash, through ``default``).
+    ``cell`` turns a value into the cell the table's template marks up; the subclasses
+    below say how a kind of value reads. Record rows arrive prepared (``RecordTable.cells``):
+    django-tables2's per-cell accessor and signature inspection cost more than the query
+    behind the page, so the table calls ``cell`` directly.
     """
-
-    markup = ""  # the value as it is
 
     def __init__(self, f: T.Field, **kw: Any) -> None:
         self.field = f
-        self.td_class = "num" if f.kind in (T.INT, T.FLOAT) else ""
+        self.num = f.kind in (T.INT, T.FLOAT)
         attrs = {"th": {"title": f.meaning + (f" ({f.unit})" if f.unit else "")}}
-        super().__init__(
-            accessor=tables.A(f.name),
-            verbose_name=f.name,
-            attrs=attrs,
-            empty_values=(None, ""),
-            default="—",
-            **kw,
-        )
+        if self.num:
+            attrs["td"] = {"class": "num"}
+        super().__init__(accessor=tables.A(f.name), verbose_name=f.name, attrs=attrs, **kw)
+
+    def cell(self, value: Any, record: dict, table: RecordTable) -> dict[str, Any]:
+        """As text (str() in Python: localising numbers in the template costs more than the
+        rest of the cell)."""
+        return cell(str(value), "num" if self.num else "")
 
 
 class TextColumn(FieldColumn):
-    markup = "text"
+    def cell(self, value: str, record: dict, table: RecordTable) -> dict[str, Any]:
+        return cell(value, "text")
 
 
 class JSONColumn(FieldColumn):
-    markup = "json"
-
-    def render(self, value: Any) -> str:
-        return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    def cell(self, value: Any, record: dict, table: RecordTable) -> dict[str, Any]:
+        return cell(json.dumps(value, indent=2, ensure_ascii=False, default=str), "json")
 
 
 class MediaColumn(FieldColumn):
-    markup = "media"
+    def cell(self, value: str, record: dict, table: RecordTable) -> dict[str, Any]:
+        return cell("Download", "media", url=value)
 
 
 class OnsetColumn(FieldColumn):
     """Negative onsets (before the room started) stay visibly negative."""
 
-    markup = "titled"
-
-    def render(self, value: int) -> Cell:
+    def cell(self, value: int, record: dict, table: RecordTable) -> dict[str, Any]:
         if value < 0:
-            return Cell(
-                f"-{-value:,} ms", f"{human_duration(-value)} before the room started", "negative"
-            )
-        return Cell(f"{value:,} ms", f"{human_duration(value)} after the start")
+            title = f"{human_duration(-value)} before the room started"
+            return cell(f"-{-value:,} ms", "titled", title=title, css="negative")
+        title = f"{human_duration(value)} after the start"
+        return cell(f"{value:,} ms", "titled", title=title)
 
 
 class DurationColumn(FieldColumn):
-    markup = "titled"
-
-    def render(self, value: int) -> Cell:
-        return Cell(f"{value:,} ms", human_duration(value))
+    def cell(self, value: int, record: dict, table: RecordTable) -> dict[str, Any]:
+        return cell(f"{value:,} ms", "titled", title=human_duration(value))
 
 
 class SizeColumn(FieldColumn):
-    markup = "titled"
-
-    def render(self, value: int) -> Cell:
-        return Cell(human_bytes(value), f"{value} bytes")
+    def cell(self, value: int, record: dict, table: RecordTable) -> dict[str, Any]:
+        return cell(human_bytes(value), "titled", title=f"{value} bytes")
 
 
 class ParticipantColumn(FieldColumn):
-    markup = "link"
-
-    def render(self, value: str, record: dict, table: RecordTable) -> Cell:
+    def cell(self, value: str, record: dict, table: RecordTable) -> dict[str, Any]:
         return table.people.cell(record[table.room_field], value)
 
 
 class ParticipantListColumn(FieldColumn):
-    def render(self, value: list[str], table: RecordTable) -> str:
-        return ", ".join(table.people.label(p) for p in value) or "—"
+    def cell(self, value: list[str], record: dict, table: RecordTable) -> dict[str, Any]:
+        return cell(", ".join(table.people.label(p) for p in value) or "—")
 
 
 class RoomColumn(FieldColumn):
-    markup = "link"
-
-    def render(self, value: str, table: RecordTable) -> Cell:
-        return Cell(value, url=browse_url("room", table.people.experiment_id, value))
+    def cell(self, value: str, record: dict, table: RecordTable) -> dict[str, Any]:
+        return cell(value, "link", url=browse_url("room", table.people.experiment_id, value))
 
 
 def field_column(f: T.Field, **kw: Any) -> FieldColumn:
@@ -225,6 +214,8 @@ class PreparedRows(TableListData):
 
 
 class BrowseTable(tables.Table):
+    cells: list[list[dict[str, Any]]] | None = None  # prepared rows (record tables)
+
     class Meta:
         template_name = "data_browser/_table.html"
         attrs = {"class": "data-table"}
@@ -233,17 +224,29 @@ class BrowseTable(tables.Table):
 
 
 class RecordTable(BrowseTable):
-    """One page of records of one type; ``_record_table.html`` marks its cells up."""
+    """One page of records of one type, its cells prepared by its columns."""
 
     people: People
     room_field: str
 
-    class Meta(BrowseTable.Meta):
-        template_name = "data_browser/_record_table.html"
-
-    def __init__(self, rows: list[dict], *, people: People, order_by: str, **kw: Any) -> None:
+    def __init__(
+        self, rows: list[dict], *, people: People, order_by: str, filtered: bool, **kw: Any
+    ) -> None:
         self.people = people
-        super().__init__(PreparedRows(rows), order_by=order_by, **kw)
+        matching = " match these filters" if filtered else ""
+        super().__init__(
+            PreparedRows(rows), order_by=order_by, empty_text=f"No records{matching}.", **kw
+        )
+        columns = [
+            (bc.name, bc.column, cell("—", "num" if bc.column.num else "")) for bc in self.columns
+        ]
+        self.cells = [
+            [
+                empty if (v := record.get(name)) in (None, "") else column.cell(v, record, self)
+                for name, column, empty in columns
+            ]
+            for record in rows
+        ]
 
 
 def visible_fields(dt: T.DataType, level: str, identifiers: bool) -> list[T.Field]:
@@ -381,10 +384,8 @@ def _numbered(qs: QuerySet, column: str, descending: bool, raw: str, link, notes
 class StatusColumn(tables.Column):
     """A status as a coloured badge."""
 
-    markup = "badge"
-
-    def render(self, value: str, record: Any) -> Cell:
-        return Cell(record.get_status_display(), css=f"status-{value}")
+    def render(self, value: str, record: Any) -> dict[str, Any]:
+        return cell(record.get_status_display(), "badge", css=f"status-{value}")
 
 
 class ExperimentTable(BrowseTable):
@@ -419,19 +420,11 @@ class RoomTable(BrowseTable):
         return human_duration(value.total_seconds() * 1000)
 
 
-class PersonColumn(tables.Column):
-    markup = "link"
-
-
-class BadgesColumn(tables.Column):
-    markup = "badges"
-
-
 class ParticipantTable(BrowseTable):
-    participant = PersonColumn(verbose_name="Participant", order_by=("participant__public_id",))
+    participant = tables.Column(verbose_name="Participant", order_by=("participant__public_id",))
     role = tables.Column()
     status = StatusColumn()
-    data = BadgesColumn(verbose_name="Data available", empty_values=(), orderable=False)
+    data = tables.Column(verbose_name="Data available", empty_values=(), orderable=False)
 
     def __init__(self, *args: Any, people: People, room_id: str, **kw: Any) -> None:
         self.people = people
@@ -440,17 +433,18 @@ class ParticipantTable(BrowseTable):
         if not people.identifiers:
             self.columns["participant"].column.orderable = False
 
-    def render_participant(self, value) -> Cell:
+    def render_participant(self, value) -> dict[str, Any]:
         return self.people.cell(self.room_id, self.people.ref(value.public_id))
 
-    def render_data(self, record) -> list[Cell]:
+    def render_data(self, record) -> dict[str, Any]:
         """The types this participant has records of, each linked to its tab of their viewer."""
         url = self.people.url(self.room_id, self.people.ref(record.participant.public_id))
-        return [
-            Cell(dt.label, url=f"{url}?tab={dt.key}" if url else None)
+        badges = [
+            {"text": dt.label, "url": f"{url}?tab={dt.key}" if url else None}
             for dt in T.DATA_TYPES
             if getattr(record, f"has_{dt.key}", False)
         ]
+        return cell(badges, "badges")
 
 
 def configure(

@@ -340,7 +340,7 @@ def _records_view(request: HttpRequest, scope: Scope) -> RecordView:
     if not scope.people.identifiers and records:
         deid = _deidentifier(scope, dt, records)
         records = [deid.record(dt, r) for r in records]
-    table = table_class(records, people=scope.people, order_by=sort)
+    table = table_class(records, people=scope.people, order_by=sort, filtered=bool(request.GET))
     extras = presentations.extras(dt, records, scope.people, qs)
     return RecordView(dt, table, filterset, notes + pages.notes, pages, extras)
 
