@@ -8,7 +8,8 @@ Field names are the API's (camelCase, in the order of the API reference);
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -85,6 +86,19 @@ class Coverage:
 
 
 @dataclass(frozen=True)
+class DerivedId:
+    """How ingest names a record sent without its id: a hash of the fields that identify it,
+    so the same record sent twice gets the same id (and is stored once)."""
+
+    prefix: str
+    fields: tuple[str, ...]
+
+    def of(self, record: Mapping[str, Any]) -> str:
+        key = "\x1f".join(str(record.get(name, "")) for name in self.fields)
+        return self.prefix + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
 class Aggregate:
     """What an "aggregate only" export writes of a type: one row per group of ``group``
     (API field names, or ``BIN`` for the record's onset in bins of ``BIN_MS``) with the
@@ -119,8 +133,7 @@ class DataType:
     # panel reports records without one (and without a participant).
     expected: tuple[str, ...] = ()
     coverage: Coverage | None = None
-    # Records whose id may be left out: ingest derives it from what identifies the record.
-    derived_id: tuple[str, ...] = ()
+    derived_id: DerivedId | None = None  # when set, the id may be left out
     enrich: bool = False  # ingest fills componentType, content and participantRole if absent
     aggregate: Aggregate | None = None
 
@@ -132,7 +145,8 @@ class DataType:
                 *(name for name, _ in self.aggregate.stats),
                 *(extra[4] for extra in self.aggregate.extra),
             )
-        for name in (*self.filters, *self.expected, *self.derived_id, *aggregated):
+        derived = self.derived_id.fields if self.derived_id else ()
+        for name in (*self.filters, *self.expected, *derived, *aggregated):
             self.get_field(name)  # a renamed field fails at import, not in a panel or export
 
     @property
@@ -433,7 +447,7 @@ COMPONENTS = DataType(
     filters=("componentId", "componentType"),
     api_filters=("componentType", "stateId"),
     expected=("config",),
-    derived_id=("roomId", "participantId", "componentId", "timestamp"),
+    derived_id=DerivedId("snap_", ("roomId", "participantId", "componentId", "timestamp")),
     aggregate=Aggregate(
         "components_summary",
         group=(

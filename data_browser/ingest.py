@@ -8,7 +8,6 @@ On PostgreSQL rows go in with COPY; elsewhere with bulk inserts.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -155,7 +154,7 @@ class _Plan:
         self.specs = []
         for f in self.fields:
             max_length = meta.get_field(f.column).max_length if f.kind in _OWN_STRINGS else None
-            required = f.required or (f.kind == T.ID and dt is not T.COMPONENTS)
+            required = f.required or (f.kind == T.ID and dt.derived_id is None)
             self.specs.append(
                 (f.name, _converter(f.kind, max_length), required, *_default(meta, f))
             )
@@ -163,7 +162,7 @@ class _Plan:
             i for i, f in enumerate(self.fields) if f.kind in (T.JSON, T.PARTICIPANT_LIST)
         ]
         self.id_name = dt.id_field.name
-        self.derive_id = dt is T.COMPONENTS
+        self.derived_id = dt.derived_id
         self.pos = {f.name: i for i, f in enumerate(self.fields)}
         self.room_name = next(f.name for f in self.fields if f.kind == T.ROOM)
         self.room_pos = self.pos[self.room_name]
@@ -265,20 +264,13 @@ def _default(meta: Any, f: T.Field) -> tuple[Any, bool]:
     return column.get_default(), False
 
 
-def _derived_snapshot_id(record: Mapping[str, Any]) -> str:
-    key = "\x1f".join(
-        str(record.get(k, "")) for k in ("roomId", "participantId", "componentId", "timestamp")
-    )
-    return "snap_" + hashlib.sha256(key.encode()).hexdigest()[:24]
-
-
 def _validate(
     plan: _Plan, record: Any, refs: _Refs, tolerance: int, accept_closed: bool
 ) -> tuple[list[Any] | None, list[str]]:
     if not isinstance(record, Mapping):
         return None, ["record must be a JSON object"]
-    if plan.derive_id and record.get(plan.id_name) is None:
-        record = {**record, plan.id_name: _derived_snapshot_id(record)}
+    if plan.derived_id is not None and record.get(plan.id_name) is None:
+        record = {**record, plan.id_name: plan.derived_id.of(record)}
     get = record.get
     errors: list[str] = []
     values: list[Any] = []
@@ -348,7 +340,7 @@ def _validate(
 
     if errors:
         return None, errors
-    if plan.dt is T.EVENTS:
+    if plan.dt.enrich:
         _enrich_event(plan, values, room, participant_pk, refs)
     return values, []
 
@@ -426,7 +418,7 @@ def _load_refs(plan: _Plan, chunk: list[Any], refs: _Refs) -> None:
             if isinstance(rs := record.get("recipientIds"), list):
                 people.update(x for x in rs if _lookup_key(x))
     refs.load(room_ids, people)
-    if plan.dt is T.EVENTS:
+    if plan.dt.enrich:
         refs.load_component_types(room_ids)
 
 
