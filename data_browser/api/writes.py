@@ -1,12 +1,9 @@
-"""Write endpoints: ingest batches of records, and export jobs over the API.
+"""Write endpoints: ingest batches of records (export jobs are ``exports.api``'s).
 
 Ingest: owners and collaborators with the full export right may write (the
 records carry participant identifiers). A record for a room the key may not
 write to gets the same per-record error as a room that does not exist, so
 the endpoint reveals nothing about other labs' rooms.
-
-Exports: the same jobs, rights and files as the dashboard
-(``exports.services``); the key's read scopes limit the data types.
 """
 
 from __future__ import annotations
@@ -23,10 +20,8 @@ from data_browser import access, audit
 from data_browser import datatypes as T
 from data_browser.ingest import ingest
 from data_browser.models import ApiKey, ExportRight
-from exports import services
 
-from .errors import ApiError, bad_parameter, error_response, forbidden, reject_unknown_parameters
-from .records import MAX_ID_LENGTH
+from .errors import ApiError, bad_parameter, forbidden, reject_unknown_parameters
 from .schemas import RECORD_SCHEMAS, Error
 from .views import api
 
@@ -244,142 +239,3 @@ def unknown_ingest_type(request: HttpRequest, rest: str) -> HttpResponse:
         f"unknown data type {rest!r}; choose one of "
         f"{', '.join(dt.api_name for dt in T.DATA_TYPES)}",
     )
-
-
-# Export jobs.
-
-
-class ExportRequest(Schema):
-    level: Literal["type", "participant", "room", "experiment"] = Field(
-        description="type: one data type of a participant; participant; room; experiment"
-    )
-    experimentId: str = Field(max_length=MAX_ID_LENGTH, pattern=NO_NUL)
-    roomId: str | None = Field(
-        None,
-        max_length=MAX_ID_LENGTH,
-        pattern=NO_NUL,
-        description="Required below the experiment level",
-    )
-    participantId: str | None = Field(
-        None,
-        max_length=MAX_ID_LENGTH,
-        pattern=NO_NUL,
-        description="Participant id (or code); required at type and participant level",
-    )
-    dataTypes: list[str] | None = Field(
-        None, description="API names (e.g. ratings/continuous); default all the key may read"
-    )
-    format: Literal["csv", "json", "zip"] = "zip"
-    anonymization: Literal["keep", "remove", "aggregate"] = "keep"
-    includeMedia: bool = False
-
-
-class ExportScope(Schema):
-    experimentId: str
-    roomId: str | None
-    participantId: str | None
-
-
-class ExportJobOut(Schema):
-    status: Literal["success"]
-    id: str
-    state: Literal["queued", "running", "succeeded", "failed", "cancelled", "denied"]
-    level: str
-    scope: ExportScope
-    format: str
-    anonymization: str
-    dataTypes: list[str]
-    includeMedia: bool
-    progress: int = Field(description="Percent done")
-    rowsDone: int
-    rowsExpected: int | None
-    message: str
-    error: str | None
-    fileName: str | None
-    size: int | None
-    sha256: str | None
-    downloadUrl: str | None = Field(description="Signed, expiring link once succeeded")
-    createdAt: str | None
-    startedAt: str | None
-    finishedAt: str | None
-    expiresAt: str | None
-
-
-_EXPORT_ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 429: Error}
-
-
-def _export_error(exc: services.ExportError) -> HttpResponse:
-    return error_response(exc.status, None, exc.message)
-
-
-def _job_response(job: Any, request: HttpRequest, status: int = 200) -> HttpResponse:
-    response = HttpResponse(
-        orjson.dumps({"status": "success", **services.job_as_dict(job, request)}),
-        status=status,
-        content_type="application/json",
-    )
-    response["Location"] = request.build_absolute_uri(f"/api/v3/exports/{job.public_id}")
-    return response
-
-
-def _job(request: HttpRequest, export_id: str) -> Any:
-    """The user's job, if the key reaches its experiment."""
-    job = services.get_job(request.user, export_id)
-    if not access.for_request(request).is_member(job.experiment):
-        raise ApiError(404, "NOT_FOUND", "No such export")
-    return job
-
-
-@api.post(
-    "/exports",
-    response={202: ExportJobOut, **_EXPORT_ERRORS, 503: Error},
-    tags=["exports"],
-    summary="Start an export job",
-    description="Same jobs, rights and files as the dashboard's exports. An identical running "
-    "job is reused. The key's read scopes limit the data types.",
-)
-def start_export(request: HttpRequest, payload: ExportRequest) -> HttpResponse:
-    reject_unknown_parameters(request, ())
-    try:
-        job = services.start_export(
-            request.user,
-            level=payload.level,
-            experiment_id=payload.experimentId,
-            room_id=payload.roomId,
-            participant_id=payload.participantId,
-            data_types=payload.dataTypes,
-            fmt=payload.format,
-            anonymization=payload.anonymization,
-            include_media=payload.includeMedia,
-            key=request.auth,
-            request=request,
-        )
-    except services.ExportError as exc:
-        return _export_error(exc)
-    return _job_response(job, request, status=202)
-
-
-@api.get(
-    "/exports/{exportId}",
-    response={200: ExportJobOut, **_EXPORT_ERRORS},
-    tags=["exports"],
-    summary="State, progress and (when done) the signed download link of an export",
-)
-def get_export(request: HttpRequest, exportId: str) -> HttpResponse:
-    reject_unknown_parameters(request, ())
-    return _job_response(_job(request, exportId), request)
-
-
-@api.delete(
-    "/exports/{exportId}",
-    response={200: ExportJobOut, 204: None, **_EXPORT_ERRORS},
-    tags=["exports"],
-    summary="Cancel a queued or running export (200 with the job), or remove a finished one (204)",
-)
-def delete_export(request: HttpRequest, exportId: str) -> HttpResponse:
-    reject_unknown_parameters(request, ())
-    job = _job(request, exportId)
-    if job.is_active:
-        return _job_response(services.cancel_export(job, request.user, request=request), request)
-    services.delete_export(job, request.user, request=request)
-    return HttpResponse(status=204)

@@ -41,6 +41,7 @@ from data_browser.models import (
     Room,
     RoomParticipant,
 )
+from data_browser.signals import data_deleting
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -431,13 +432,14 @@ def _drop_from_recipient_lists(scope: Scope) -> None:
 def _delete_exports(scope: Scope) -> int:
     """Finished export files holding any of the data go too; the exports app needs the room
     memberships to find them, so this runs before the data itself is deleted."""
-    from exports.services import delete_exports_containing
-
-    return delete_exports_containing(
-        experiment=scope.experiment if scope.room is None and scope.participant is None else None,
+    whole_experiment = scope.room is None and scope.participant is None
+    answers = data_deleting.send(
+        sender=Scope,
+        experiment=scope.experiment if whole_experiment else None,
         room=scope.room,
         participant=scope.participant,
     )
+    return sum(removed for _, removed in answers if isinstance(removed, int))
 
 
 def delete_data(
