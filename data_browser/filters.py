@@ -130,8 +130,3 @@ def _record_filterset(key: str) -> type[RecordFilter]:
     attrs["data_type"] = dt
     attrs["Meta"] = type("Meta", (), {"model": dt.model, "fields": []})
     return type(f"{dt.model.__name__}Filter", (RecordFilter,), attrs)
-
-
-def filter_params(dt: T.DataType) -> tuple[str, ...]:
-    """Query parameters that narrow a record table (kept by sort and page links)."""
-    return tuple(record_filterset(dt).base_filters)

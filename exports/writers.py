@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import posixpath
 import re
 import shutil
@@ -774,16 +773,6 @@ def room_groups(plan: Plan, rooms: list[Room]) -> list[tuple[list[int], int]]:
 
 def count_rows(plan: Plan) -> int:
     return sum(plan.records_qs(dt).count() for dt in plan.types)
-
-
-def temp_path(job: ExportJob, suffix: str) -> str:
-    directory = os.path.join(settings.EXPORT_TEMP_DIR, job.public_id.hex)
-    os.makedirs(directory, exist_ok=True)
-    return os.path.join(directory, suffix)
-
-
-def remove_temp(job: ExportJob) -> None:
-    shutil.rmtree(os.path.join(settings.EXPORT_TEMP_DIR, job.public_id.hex), ignore_errors=True)
 
 
 def file_digest(path: str) -> tuple[str, int]:
