@@ -108,7 +108,19 @@ class RecordFilter(df.FilterSet):
     data_type: T.DataType = T.EVENTS
 
 
+def _in_category(queryset: QuerySet, name: str, value: str) -> QuerySet:
+    """Events stored with the category, or stored without one and of a type it covers."""
+    return queryset.filter(T.category_filter(value))
+
+
 def _type_filter(f: T.Field) -> df.Filter:
+    if f.name == "category":
+        return df.ChoiceFilter(
+            choices=[(c, c) for c in T.EVENT_CATEGORIES],
+            method=_in_category,
+            label=humanize(f.name),
+            empty_label="Any",
+        )
     if f.kind == T.TEXT:
         return df.CharFilter(
             field_name=f.column,
