@@ -29,7 +29,7 @@ from django_tables2.data import TableListData
 from django_tables2.utils import OrderBy
 
 from . import datatypes as T
-from .identity import participant_code
+from .identity import participant_code, room_code
 
 PER_PAGE = 50
 SMALL_PER_PAGE = 25
@@ -55,6 +55,17 @@ class People:
 
     def ref(self, public_id: str) -> str:
         return public_id if self.identifiers else participant_code(self.experiment_id, public_id)
+
+    @property
+    def room_ids(self) -> bool:
+        """Rooms appear by id to those who see identifiers and to a participant in their own
+        sessions; to everyone else by code (``identity.room_code``)."""
+        return self.identifiers or self.own is not None
+
+    def room(self, public_id: str | None) -> str | None:
+        if public_id is None or self.room_ids:
+            return public_id
+        return room_code(self.experiment_id, public_id)
 
     def is_own(self, ref: str) -> bool:
         return self.own is not None and ref == self.ref(self.own)
@@ -515,13 +526,16 @@ class RoomTable(BrowseTable):
     started_at = tables.DateTimeColumn(verbose_name="Start", format="Y-m-d H:i:s")
     duration = tables.Column(verbose_name="Duration", accessor="length", empty_values=(None,))
 
-    def __init__(self, *args: Any, experiment_id: str, **kw: Any) -> None:
-        self.experiment_id = experiment_id
+    def __init__(self, *args: Any, people: People, **kw: Any) -> None:
+        self.people = people
         super().__init__(*args, **kw)
+        if not people.room_ids:
+            self.columns["public_id"].column.orderable = False  # codes do not sort by ids
 
     def render_public_id(self, value: str, record) -> SafeString:
-        url = reverse("data_browser:room", args=[self.experiment_id, value])
-        return format_html('<a href="{}">{}</a>', url, value)
+        ref = self.people.room(value)
+        url = reverse("data_browser:room", args=[self.people.experiment_id, ref])
+        return format_html('<a href="{}">{}</a>', url, ref)
 
     def render_status(self, value: str, record) -> SafeString:
         return status_badge(record.status, record.get_status_display())

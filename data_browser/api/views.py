@@ -129,6 +129,16 @@ def _file(request: HttpRequest, sel: records.Selection, params: records.Params, 
             content_type="text/csv; charset=utf-8",
             headers=headers,
         )
+    if sel.policies and records.json_possible(sel):
+        if params.limit is not None:
+            next_cursor = records.next_cursor(sel, params.limit, params.offset)
+            if next_cursor:
+                headers["X-Next-Cursor"] = next_cursor
+        return StreamingHttpResponse(
+            csvcells.stream(sel.dt, records.iter_deidentified(sel, params.offset, params.limit)),
+            content_type="text/csv; charset=utf-8",
+            headers=headers,
+        )
     if params.limit is None:
         rows = records.iter_rows(sel, params.offset)
     else:
@@ -155,7 +165,7 @@ def read(
     limit = params.limit or records.DEFAULT_LIMIT
     if records.json_possible(sel):
         page = records.fetch_json(sel, limit, params.offset)
-        data, returned = page.data, page.returned
+        data, returned = records.deidentified_json(sel, page.data), page.returned
     else:
         page = records.fetch(sel, limit, params.offset)
         data = orjson.dumps(list(records.to_api(sel, page.rows, request)))
