@@ -124,7 +124,7 @@ def test_browse_urls_take_codes_not_ids_from_a_reader_who_sees_codes(world, host
     assert client.get(f"/e/{exp}/r/{hostile.room.public_id}/").status_code == 200
 
 
-def test_api_json_and_csv_of_every_type_and_scope_hold_no_identifier(world, hostile, client):
+def test_api_json_csv_and_ndjson_of_every_type_and_scope_hold_no_identifier(world, hostile, client):
     scan = Scan(hostile)
     _key, raw = create_key(world.user(READER), name="scan", scopes=T.ALL_SCOPES)
     exp = world.experiment.public_id
@@ -133,13 +133,23 @@ def test_api_json_and_csv_of_every_type_and_scope_hold_no_identifier(world, host
         "room": room_code(exp, hostile.room.public_id),
         "participant": participant_code(exp, hostile.people[0].public_id),
     }
-    for dt in T.DATA_TYPES:
-        for scope, ref in scopes.items():
-            for fmt in ("json", "csv"):
-                url = f"/api/v3/data/{dt.api_name}/{scope}/{ref}"
-                response = client.get(url, {"format": fmt}, headers={"X-API-Key": raw})
-                assert response.status_code == 200, (url, fmt, response.content[:300])
-                scan.check(f"{url} {fmt}", body(response))
+    reads = [(dt.api_name, scope) for dt in T.DATA_TYPES for scope in scopes]
+    reads += [(listing, scope) for listing in ("rooms", "participants") for scope in scopes]
+    for name, scope in reads:
+        if (name, scope) in (
+            ("rooms", "room"),
+            ("rooms", "participant"),
+            ("participants", "participant"),
+        ):
+            continue  # rooms are listed per experiment, participants per experiment or room
+        url = f"/api/v3/data/{name}/{scope}/{scopes[scope]}"
+        variants = [{}, {"format": "csv"}, {"format": "ndjson"}, {"limit": 3}]
+        if name == "sync":
+            variants += [{"aggregationWindow": 5000}, {"aggregationWindow": 5000, "format": "csv"}]
+        for params in variants:
+            response = client.get(url, params, headers={"X-API-Key": raw})
+            assert response.status_code == 200, (url, params, response.content[:300])
+            scan.check(f"{url} {params}", body(response))
     rooms = client.get(
         f"/api/v3/data/chat/experiment/{exp}",
         {"roomId": scopes["room"], "limit": 10000},

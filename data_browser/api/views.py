@@ -134,11 +134,8 @@ def _file(request: HttpRequest, sel: records.Selection, params: records.Params, 
             next_cursor = records.next_cursor(sel, params.limit, params.offset)
             if next_cursor:
                 headers["X-Next-Cursor"] = next_cursor
-        return StreamingHttpResponse(
-            csvcells.stream(sel.dt, records.iter_deidentified(sel, params.offset, params.limit)),
-            content_type="text/csv; charset=utf-8",
-            headers=headers,
-        )
+        items = records.iter_deidentified(sel, params.offset, params.limit)
+        return stream(params.format, sel.dt, items, name, headers)
     if params.limit is None:
         rows = records.iter_rows(sel, params.offset)
     else:
