@@ -183,7 +183,7 @@ def archive_parts(job) -> list[tuple[str, bytes]]:
 
 @pytest.mark.parametrize(("level", "mode", "fmt"), [*EXPORTS, ("experiment", "aggregate", "zip")])
 def test_exports_of_every_level_and_format_hold_no_identifier(
-    export, world, hostile, level, mode, fmt
+    export, world, hostile, client, level, mode, fmt
 ):
     scan = Scan(hostile)
     exp = world.experiment.public_id
@@ -197,6 +197,11 @@ def test_exports_of_every_level_and_format_hold_no_identifier(
     for name, blob in archive_parts(job):
         scan.check(f"{level}/{mode}/{fmt} {name}", blob)
     scan.check("job as the API shows it", json.dumps(services.job_as_dict(job)))
+    client.force_login(world.user(READER))
+    for url in ("/exports/", f"/exports/{job.public_id}/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        scan.check(url, body(response))
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
