@@ -220,6 +220,7 @@ class Policy:
         self._scrubbers: dict[str, Scrubber] = {}
         self._everyone: Scrubber | None = None
         self._codes: dict[str, str] = {}  # participant and room ids seen, with their codes
+        self._plans: dict[str, tuple] = {}  # per data type: the function of each field
         self._secret = _secret()
 
     @classmethod
@@ -280,8 +281,11 @@ class Policy:
             return records
         room_name = dt.room_field.name
         self._read_rooms({r[room_name] for r in records})
-        roles = dt.deidentified_fields
-        return [self._record(roles, r, self._scrubbers[r[room_name]]) for r in records]
+        steps = self._steps(dt)
+        scrubbers = self._scrubbers
+        if self.own is None:
+            return [_apply(steps, r, scrubbers[r[room_name]]) for r in records]
+        return [self._own_record(dt, steps, r, scrubbers[r[room_name]]) for r in records]
 
     def room_label(self, room_public_id: str, value: str) -> str:
         """A label of one room's records shown on its own (a plot's component)."""
@@ -307,38 +311,59 @@ class Policy:
             keep=self.own,
         )
 
-    def _record(
-        self, roles: tuple[tuple[str, str], ...], record: dict[str, Any], scrub: Scrubber
+    def _steps(self, dt: T.DataType) -> tuple[tuple[str, Step], ...]:
+        """What happens to each field of ``dt`` that de-identification changes, as one
+        function per field (looked up once per type, not once per value)."""
+        found = self._plans.get(dt.key)
+        if found is None:
+            exp, secret, person, room = (
+                self.experiment_id,
+                self._secret,
+                self.participant,
+                self.room,
+            )
+            record_id: Step = (
+                (lambda v, s: s.text(v))
+                if self.own is not None
+                else (lambda v, s: record_code(exp, v, secret))
+            )
+            by_role: dict[str, Step] = {
+                T.PERSON: lambda v, s: person(v),
+                T.PEOPLE: lambda v, s: [person(x) for x in v],
+                T.ROOM_CODE: lambda v, s: room(v),
+                T.RECORD_CODE: record_id,
+                T.DROP: lambda v, s: None,
+                T.SCRUB: lambda v, s: s.text(v) if type(v) is str else s.payload(v),
+            }
+            found = tuple((name, by_role[role]) for name, role in dt.deidentified_fields)
+            self._plans[dt.key] = found
+        return found
+
+    def _own_record(
+        self, dt: T.DataType, steps: tuple, record: dict[str, Any], scrub: Scrubber
     ) -> dict[str, Any]:
-        out = dict(record)
-        own = self.own
-        mine = own is not None and any(
-            out.get(name) == own.public_id for name, role in roles if role == T.PERSON
-        )
-        for name, role in roles:
-            value = out.get(name)
-            if value is None:
-                continue
-            if role == T.PERSON:
-                out[name] = self.participant(value)
-            elif role == T.PEOPLE:
-                out[name] = [self.participant(v) for v in value]
-            elif role == T.ROOM_CODE:
-                out[name] = self.room(value)
-            elif role == T.RECORD_CODE:
-                out[name] = (
-                    scrub.text(value)
-                    if own is not None
-                    else record_code(self.experiment_id, value, self._secret)
-                )
-            elif role == T.DROP:
-                if not mine:
-                    out[name] = None
-            elif isinstance(value, str):
-                out[name] = scrub.text(value)
-            else:
-                out[name] = scrub.payload(value)
+        """A record of the participant's own copy: their own name and link stay on their
+        own records."""
+        out = _apply(steps, record, scrub)
+        own_id = self.own.public_id if self.own is not None else None
+        roles = dt.deidentified_fields
+        if any(record.get(name) == own_id for name, role in roles if role == T.PERSON):
+            for name, role in roles:
+                if role == T.DROP:
+                    out[name] = record.get(name)
         return out
+
+
+Step = Callable[[Any, Scrubber], Any]
+
+
+def _apply(steps: tuple[tuple[str, Step], ...], record: dict[str, Any], scrub: Scrubber) -> dict:
+    out = dict(record)
+    for name, step in steps:
+        value = out.get(name)
+        if value is not None:
+            out[name] = step(value, scrub)
+    return out
 
 
 def by_experiment(
