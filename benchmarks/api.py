@@ -12,6 +12,14 @@
    STDOUT`` (target <= 1.5x).
 4. Load: gunicorn (the production setup: PostgreSQL, Redis, DJANGO_DEBUG=0) on loopback,
    N concurrent clients for S seconds: requests, errors, p50 / p99.
+5. De-identified reads: the 1000-record JSON page (and a 10,000-row CSV page) of a key with
+   the de-identified right vs the owner's page of the same records (target <= 1.5x), and the
+   de-identified page of an experiment with 4x the events and participants vs 1x (target
+   <= 1.2x). The two experiments (``exp_deid_1x``, ``exp_deid_4x``; ``--deid-rooms`` rooms of
+   4 participants with ``--deid-events`` events each, and 4x the rooms) are made on first use.
+
+``--scale`` names the demo scale to load (default large); ``--deid-only`` runs section 5 alone
+(on a shared machine: ``--scale small --deid-only --deid-rooms 10 --deid-events 250``).
 
 Idempotent: migrates and loads the large demo if missing (``seed_demo --scale large``),
 vacuums the record tables (the steady state autovacuum reaches), adds one API key.
@@ -31,7 +39,7 @@ import time
 import urllib.error
 import urllib.request
 
-from common import EXPERIMENT, ROOT, line, timed
+from common import DEID_EXPERIMENTS, DEID_PEOPLE_PER_ROOM, EXPERIMENT, ROOT, line, seed_deid, timed
 
 
 def main() -> None:
@@ -40,6 +48,10 @@ def main() -> None:
     parser.add_argument("--load-seconds", type=int, default=60)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--scale", default="large", help="demo scale to load (seed_demo)")
+    parser.add_argument("--deid-only", action="store_true", help="run section 5 alone")
+    parser.add_argument("--deid-rooms", type=int, default=250)
+    parser.add_argument("--deid-events", type=int, default=1000)
     args = parser.parse_args()
 
     import django
@@ -62,12 +74,15 @@ def main() -> None:
     settings.API_RATE_LIMIT_PER_KEY_HOUR = settings.API_RATE_LIMIT_PER_ENDPOINT = 10**9
     settings.ALLOWED_HOSTS = ["*"]
     call_command("migrate", verbosity=0)
-    call_command("seed_demo", scale="large", verbosity=0)
+    call_command("seed_demo", scale=args.scale, verbosity=0)
     with connection.cursor() as cursor:
         for dt in T.DATA_TYPES:
             cursor.execute(f"VACUUM (ANALYZE) {dt.model._meta.db_table}")
     owner = get_user_model().objects.get(username="owner")
     _key, raw = keys.create_key(owner, name="benchmarks/api.py", scopes=list(T.ALL_SCOPES))
+    if args.deid_only:
+        deidentified_reads(args, raw)
+        return
     experiment = Experiment.objects.get(public_id=EXPERIMENT)
     room = Room.objects.filter(experiment=experiment).order_by("started_at").first()
     dt = T.EVENTS
@@ -154,6 +169,62 @@ def main() -> None:
 
     print(f"\n4. Load: {args.clients} clients for {args.load_seconds} s against gunicorn")
     load_test(args, raw, [r.public_id for r in Room.objects.filter(experiment=experiment)])
+    deidentified_reads(args, raw)
+
+
+def deidentified_reads(args, owner_key: str) -> None:
+    """Section 5: what de-identification costs an API page, and that it does not grow with
+    the experiment (each record is scrubbed with the people of its room)."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from data_browser import datatypes as T
+    from data_browser.api import keys
+
+    seed_deid(args.deid_rooms, args.deid_events)
+    collaborator = get_user_model().objects.get(username="collaborator")
+    _key, coded_key = keys.create_key(
+        collaborator, name="benchmarks/api.py de-identified", scopes=list(T.ALL_SCOPES)
+    )
+    client = Client()
+
+    def page(key: str, experiment: str, **params) -> float:
+        path = f"/api/v3/data/events/experiment/{experiment}"
+
+        def get() -> None:
+            r = client.get(path, params, headers={"X-API-Key": key})
+            assert r.status_code == 200, (r.status_code, r.content[:300])
+            if r.streaming:  # a CSV streams: read it to the end
+                for _block in r.streaming_content:
+                    pass
+
+        return timed(get, args.repeat)
+
+    small, large = DEID_EXPERIMENTS
+    n_small = DEID_PEOPLE_PER_ROOM * args.deid_rooms
+    print(
+        f"\n5. De-identified reads ({small}: {args.deid_rooms} rooms, {n_small} participants, "
+        f"{n_small * args.deid_events:,} events; {large}: 4x)"
+    )
+    for label, params, target in (
+        ("JSON page of 1000", {"limit": 1000}, 1.5),
+        ("CSV page of 10,000", {"limit": 10000, "format": "csv"}, 1.5),
+    ):
+        coded_1x = page(coded_key, small, **params)
+        line(
+            f"{label}: de-identified vs the owner's ({small})",
+            coded_1x,
+            page(owner_key, small, **params),
+            target,
+        )
+        coded_4x = page(coded_key, large, **params)
+        line(
+            f"{label}: de-identified vs the owner's ({large})",
+            coded_4x,
+            page(owner_key, large, **params),
+            target,
+        )
+        line(f"{label}: de-identified, 4x vs 1x the events and people", coded_4x, coded_1x, 1.2)
 
 
 def orjson_ids(body: bytes) -> list[str]:

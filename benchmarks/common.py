@@ -38,3 +38,95 @@ def line(label: str, ours: float, base: float, target: float | None = None) -> b
     verdict = "" if target is None else ("  ok" if ok else f"  OVER {target}x")
     print(f"  {label:<58} {ours:9.1f} ms  vs {base:9.2f} ms  = {ratio:6.2f}x{verdict}")
     return ok
+
+
+# De-identified reads: two experiments of the same shape, the second 4x as large.
+
+DEID_EXPERIMENTS = ("exp_deid_1x", "exp_deid_4x")
+DEID_PEOPLE_PER_ROOM = 4
+
+
+def seed_deid(rooms: int, events: int) -> None:
+    """Create (once) exp_deid_1x with ``rooms`` rooms and exp_deid_4x with four times as many,
+    each room with 4 participants of ``events`` events whose text and payloads name them (as
+    chat lines and variable snapshots do). The demo's owner owns both; its ``collaborator`` has
+    the de-identified export right, so the same records can be read both ways."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from data_browser.models import (
+        Experiment,
+        ExportRight,
+        Lab,
+        Membership,
+        Participant,
+        Room,
+        RoomParticipant,
+    )
+
+    users = get_user_model().objects
+    owner, collaborator = users.get(username="owner"), users.get(username="collaborator")
+    lab = Lab.objects.get(slug="demo-lab")
+    for name, n_rooms in zip(DEID_EXPERIMENTS, (rooms, 4 * rooms), strict=True):
+        exp, _ = Experiment.objects.get_or_create(
+            public_id=name, defaults={"lab": lab, "name": name}
+        )
+        Membership.objects.get_or_create(
+            user=owner, experiment=exp, defaults={"role": Membership.Role.OWNER}
+        )
+        Membership.objects.update_or_create(
+            user=collaborator,
+            experiment=exp,
+            defaults={
+                "role": Membership.Role.COLLABORATOR,
+                "export_right": ExportRight.DEIDENTIFIED,
+            },
+        )
+        expected = n_rooms * DEID_PEOPLE_PER_ROOM * events
+        have = exp.rooms.count()
+        if have == n_rooms and event_count(exp) == expected:
+            continue
+        print(f"  creating {name}: {n_rooms} rooms, {expected:,} events…", flush=True)
+        exp.rooms.all().delete()
+        Participant.objects.filter(public_id__startswith=f"user_{name}_").delete()
+        for r in range(n_rooms):
+            room = Room.objects.create(
+                public_id=f"room_{name}_{r:05d}", experiment=exp, started_at=exp.created_at
+            )
+            for i in range(DEID_PEOPLE_PER_ROOM):
+                p = Participant.objects.create(
+                    public_id=f"user_{name}_{r}_{i}",
+                    display_name=f"Firstname{r}x{i} Lastname{r}x{i}",
+                    email=f"firstname{r}x{i}.lastname@uni{r}.example.org",
+                    ip_address=f"10.{r % 250}.{r // 250}.{i + 1}",
+                )
+                RoomParticipant.objects.create(room=room, participant=p, role=f"p{i}")
+        with connection.cursor() as c:
+            c.execute(
+                """
+                INSERT INTO data_browser_event (record_id, experiment_id, room_id, participant_id,
+                    timestamp, onset, event_type, category, component_type, component_id,
+                    content, state_name, participant_role, duration, response)
+                SELECT 'ev_' || r.public_id || '_' || rp.id || '_' || g, r.experiment_id, r.id,
+                    rp.participant_id, r.started_at + g * interval '10 milliseconds', g * 10,
+                    'component.complete', 'component', 'TextChat', 'chat_' || (g %% 5),
+                    'Hi, I''m ' || split_part(p.display_name, ' ', 1) || '! ('
+                        || p.public_id || ')',
+                    'discussion_state', rp.role, g,
+                    jsonb_build_object('firstName', split_part(p.display_name, ' ', 1),
+                        'value', g, 'email', p.email)
+                FROM data_browser_room r
+                JOIN data_browser_roomparticipant rp ON rp.room_id = r.id
+                JOIN data_browser_participant p ON p.id = rp.participant_id
+                CROSS JOIN generate_series(1, %s) g
+                WHERE r.experiment_id = %s
+                """,
+                [events, exp.pk],
+            )
+            c.execute("VACUUM (ANALYZE) data_browser_event")
+
+
+def event_count(experiment) -> int:
+    from data_browser.models import Event
+
+    return Event.objects.filter(experiment=experiment).count()

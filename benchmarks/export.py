@@ -21,6 +21,13 @@
    and this database's PostgreSQL backends used. The CPU floor is their sum over the cores
    they can use; target: two workers within 1.2x of it. ``--scale small --piece-rows 1``
    proves it works in seconds.
+6. ``--deid-only`` (only this part runs): de-identified exports, a room's ZIP and the
+   experiment's events CSV with identifiers removed vs the same export with identifiers kept
+   (target <= 2x), and the same room's de-identified ZIP (and the CSV's time per row) in an
+   experiment with 4x the events and participants vs 1x (target <= 1.2x). The experiments
+   (``exp_deid_1x``, ``exp_deid_4x``: ``--deid-rooms`` rooms of 4 participants with
+   ``--deid-events`` events each, and 4x the rooms) are made on first use; on a shared
+   machine: ``--scale small --deid-only --deid-rooms 10 --deid-events 250``.
 
 The large demo is loaded first with ``seed_demo --scale large`` (skipped when present). The
 benchmark only reads demo records; it creates its own export jobs and removes their files.
@@ -63,6 +70,8 @@ from hyperstudy_dash.celery import app  # noqa: E402
 
 EXPERIMENT = "exp_research_001"
 MEMORY_DB = "postgres://postgres@127.0.0.1:5432/hs_bench_exports"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from common import DEID_EXPERIMENTS, DEID_PEOPLE_PER_ROOM, seed_deid  # noqa: E402
 
 
 def eager() -> None:
@@ -531,6 +540,51 @@ def bench_workers(user, experiment, counts: list[int], runs: int, piece_rows: in
         )
 
 
+def bench_deidentified(user, rooms: int, events: int, times: int) -> None:
+    from data_browser.models import Room
+
+    seed_deid(rooms, events)
+    n = DEID_PEOPLE_PER_ROOM * rooms
+    small, large = DEID_EXPERIMENTS
+    print(
+        f"6. De-identified exports ({small}: {rooms} rooms, {n} participants, "
+        f"{n * events:,} events; {large}: 4x; median of {times} runs each)"
+    )
+
+    def export_time(experiment: str, mode: str, **kw) -> tuple[float, int]:
+        rows = 0
+
+        def once() -> float:
+            nonlocal rows
+            took, job = run_export(user, experiment_id=experiment, anonymization=mode, **kw)
+            rows = job.rows_done
+            drop(job)
+            return took
+
+        return median_run(once, times), rows
+
+    zips = {}
+    for exp in DEID_EXPERIMENTS:
+        room = Room.objects.filter(experiment__public_id=exp).order_by("public_id").first()
+        kept, rows = export_time(exp, "keep", level="room", room_id=room.public_id, fmt="zip")
+        coded, _ = export_time(exp, "remove", level="room", room_id=room.public_id, fmt="zip")
+        zips[exp] = coded
+        line(f"room ZIP ({rows:,} rows), removed vs kept, {exp}", coded, kept, "<= 2x")
+    line("room ZIP removed, 4x vs 1x the experiment", zips[large], zips[small], "<= 1.2x")
+    per_row = {}
+    for exp in DEID_EXPERIMENTS:
+        csv = {"level": "experiment", "fmt": "csv", "data_types": ["events"]}
+        kept, rows = export_time(exp, "keep", **csv)
+        coded, _ = export_time(exp, "remove", **csv)
+        per_row[exp] = coded / rows
+        line(f"events CSV ({rows:,} rows), removed vs kept, {exp}", coded, kept, "<= 2x")
+    print(
+        f"  events CSV removed, time per row 4x vs 1x: "
+        f"{per_row[large] * 1e6:.2f} vs {per_row[small] * 1e6:.2f} us"
+        f" = {per_row[large] / per_row[small]:.2f}x (target <= 1.2x)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-memory", action="store_true")
@@ -547,6 +601,9 @@ def main() -> None:
     )
     parser.add_argument("--scale", default="large", help="the demo to load (small|medium|large)")
     parser.add_argument("--piece-rows", type=int, help="EXPORT_PIECE_ROWS for the workers")
+    parser.add_argument("--deid-only", action="store_true", help="only the de-identified part")
+    parser.add_argument("--deid-rooms", type=int, default=250)
+    parser.add_argument("--deid-events", type=int, default=1000)
     args = parser.parse_args()
     if args.prepare_memory_db:
         prepare_memory_db()
@@ -566,6 +623,9 @@ def main() -> None:
         bench_workers(user, experiment, counts, args.runs, args.piece_rows)
         return
     eager()
+    if args.deid_only:
+        bench_deidentified(user, args.deid_rooms, args.deid_events, args.runs)
+        return
     print(
         f"Export benchmark on {connection.settings_dict['NAME']} "
         f"({T.EVENTS.model.objects.filter(experiment=experiment).count():,} events)"
@@ -576,6 +636,7 @@ def main() -> None:
         bench_peers(user, experiment, ours_csv, with_import_export=not args.skip_import_export)
     if not args.skip_memory:
         bench_memory(args.memory_db)
+    bench_deidentified(user, args.deid_rooms, args.deid_events, args.runs)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from django.dispatch import receiver
 from django.http import Http404, HttpRequest
 
 from . import datatypes as T
-from .identity import participant_code
+from .identity import ROOM_PREFIX, Policy, find_room, participant_code, room_code
 from .models import (
     ApiKey,
     AuditEntry,
@@ -253,15 +253,46 @@ class Access:
             q |= Q(pk__in=own.values("room_id"))
         return qs.filter(q)
 
-    def room(self, public_id: str, *, experiment: Experiment | None = None) -> Room:
-        """One room (with its experiment), or a 404; ``experiment``: it must belong to it."""
-        try:
-            found = self.rooms().select_related("experiment").get(public_id=public_id)
-        except Room.DoesNotExist:
-            raise Http404("No such room") from None
+    def room(self, ref: str, *, experiment: Experiment | None = None) -> Room:
+        """One room (with its experiment) by the reference this user knows it by, or a 404;
+        ``experiment``: it must belong to it. A room id from someone who sees the room by
+        code is a 404 like any unknown room, so the reference cannot confirm a room id."""
+        rooms = self.rooms().select_related("experiment")
+        found = rooms.filter(public_id=ref).first()
+        if found is not None and not self.sees_room_ids(found.experiment):
+            found = None
+        if found is None and ref.startswith(ROOM_PREFIX):
+            coded = [
+                pk for pk, m in self.memberships.items() if not self.sees_room_ids(m.experiment)
+            ]
+            candidates = rooms.filter(experiment_id__in=coded)
+            pk = find_room(candidates.values_list("pk", "public_id", "experiment__public_id"), ref)
+            found = candidates.get(pk=pk) if pk is not None else None
+        if found is None:
+            raise Http404("No such room")
         if experiment is not None and found.experiment_id != experiment.pk:
             raise Http404("No such room in this experiment")
         return found
+
+    def sees_room_ids(self, experiment: Experiment) -> bool:
+        """Rooms appear by id to those who see identifiers and to a participant in their own
+        sessions; a member below the full export right sees (and addresses) them by code."""
+        if self.sees_identifiers(experiment):
+            return True
+        return not self.is_member(experiment) and self.own_participant is not None
+
+    def room_ref(self, experiment: Experiment, room_public_id: str) -> str:
+        """How this user names a room of ``experiment`` (its id or its code)."""
+        if self.sees_room_ids(experiment):
+            return room_public_id
+        return room_code(experiment.public_id, room_public_id)
+
+    def policy(self, experiment: Experiment) -> Policy:
+        """The de-identification of what this user reads of ``experiment``: the same in the
+        dashboard, the API and their exports (``data_browser.identity``)."""
+        if self.sees_identifiers(experiment):
+            return Policy.full(experiment.public_id)
+        return Policy.coded(experiment.public_id, room_ids=self.sees_room_ids(experiment))
 
     def room_participants(self) -> QuerySet:
         """Who took part in the rooms the user may see (a participant sees their

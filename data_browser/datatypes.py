@@ -12,26 +12,53 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from django.db import models as dj
 
 from . import models
 
-# What a field is, which decides how it is validated, read, written and anonymized.
-ID = "id"  # the record's own id (idempotency key)
+# What a field is, which decides how it is validated, read, written and de-identified.
+ID = "id"  # the record's own id (idempotency key): chosen by the experiment software, it often
+# embeds the room id and sometimes a participant id (msg_<room>_<n>), so it is an identifier too
 EXPERIMENT = "experiment"  # experiment public id
 ROOM = "room"  # room public id
 PARTICIPANT = "participant"  # participant public id: an identifier
 PARTICIPANT_LIST = "participant_list"  # list of participant public ids
 NAME = "name"  # a person's display name, joined from Participant: identifying
 URL = "url"  # a signed download link, made when read
-STR = "str"
+STR = "str"  # a label the experiment software chose (event type, component id, state): may
+# embed ids, names or addresses like an id does
 TEXT = "text"  # free text written by people: may mention names, emails, addresses
 INT = "int"
 FLOAT = "float"
 DATETIME = "datetime"
 JSON = "json"  # nested payload: may hold identifying values
+
+# What de-identification does with a field (``data_browser.identity.Policy`` applies it).
+KEEP = "keep"  # numbers, times, the experiment id: no person in them
+PERSON = "person"  # a participant id: becomes the participant's code
+PEOPLE = "people"  # a list of participant ids: each becomes a code
+ROOM_CODE = "room"  # a room id: becomes the room's code
+RECORD_CODE = "record"  # a record id: becomes the record's code (it may embed any id)
+DROP = "drop"  # a name or a signed link (whose path names the record): left empty
+SCRUB = "scrub"  # labels, free text, payloads: the people and room of the record removed
+DEIDENTIFY = {
+    ID: RECORD_CODE,
+    EXPERIMENT: KEEP,
+    ROOM: ROOM_CODE,
+    PARTICIPANT: PERSON,
+    PARTICIPANT_LIST: PEOPLE,
+    NAME: DROP,
+    URL: DROP,
+    STR: SCRUB,
+    TEXT: SCRUB,
+    INT: KEEP,
+    FLOAT: KEEP,
+    DATETIME: KEEP,
+    JSON: SCRUB,
+}
 
 
 @dataclass(frozen=True)
@@ -42,6 +69,11 @@ class Field:
     column: str = ""
     unit: str = ""
     required: bool = False
+
+    @property
+    def deidentify(self) -> str:
+        """What de-identification does with this field (one of KEEP … SCRUB)."""
+        return DEIDENTIFY[self.kind]
 
     @property
     def writable(self) -> bool:
@@ -161,6 +193,16 @@ class DataType:
     @property
     def id_field(self) -> Field:
         return next(f for f in self.fields if f.kind == ID)
+
+    @property
+    def room_field(self) -> Field:
+        """The field naming the record's room (``sessionId`` for events)."""
+        return next(f for f in self.fields if f.kind == ROOM)
+
+    @cached_property
+    def deidentified_fields(self) -> tuple[tuple[str, str], ...]:
+        """(field name, what de-identification does) of every field it changes."""
+        return tuple((f.name, f.deidentify) for f in self.fields if f.deidentify != KEEP)
 
     @property
     def columns(self) -> list[str]:

@@ -1,8 +1,21 @@
-"""Participant codes and the removal of identifying values.
+"""The one de-identification policy: codes for people, rooms and records, and the removal of
+identifying values from everything else.
 
-A code is a keyed HMAC of (experiment, participant): stable within one
-experiment, unlinkable across experiments, and irreversible without the
-server secret. The exports, the API and the dashboard all use these codes.
+Every output that a reader without the full export right sees goes through a ``Policy``: the
+dashboard's pages, the API's JSON and CSV, every export format and its file and folder names,
+the audit log. A code is a keyed HMAC of (experiment, value): stable within one experiment (so
+the dashboard, the API and the exports of a reader join on it), unlinkable across experiments,
+and irreversible without the server secret.
+
+What happens to each field of a record is the registry's (``datatypes.Field.deidentify``):
+participant ids become participant codes, room ids room codes, record ids record codes (they
+often embed the room id or a participant id), names and signed links go, and labels, free text
+and payloads are scrubbed. Scrubbing works per record with the people the record can mention,
+the participants of its room, plus every e-mail address (the whole address) and IP address:
+its cost is that of the record, however many people the experiment has.
+
+A participant's own copy (``Policy.own``) keeps their own id, name and words and applies the
+same rules to everyone else.
 """
 
 from __future__ import annotations
@@ -11,86 +24,164 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
 
 from . import datatypes as T
 
 REMOVED = "[removed]"
-EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-IPV4_RE = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")
-IPV6_RE = re.compile(
-    r"\b(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{1,4}\b|\b(?:[0-9A-Fa-f]{1,4}:){1,7}:"
-)
+PARTICIPANT_PREFIX = "anon_"
+ROOM_PREFIX = "room_"
+RECORD_PREFIX = "id_"
+EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+IPV4 = r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b"
+IPV6 = r"\b(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{1,4}\b|\b(?:[0-9A-Fa-f]{1,4}:){1,7}:"
+EMAIL_RE = re.compile(EMAIL)
+# A name's parts stand alone between anything but letters and digits: "rating_alex_2" names
+# Alex as much as "Hi, I'm Alex" does.
+_WORD = r"(?<![^\W_])(?:{})(?![^\W_])"
+# The part of a room id after its prefix is what record ids embed (msg_<part>_3).
+_MIN_ID_PART = 6
+# What an IP address needs somewhere: a dot between digits, or a colon beside a hex digit.
+_IP_HINT = re.compile(r"\d\.\d|[0-9A-Fa-f]:|:[0-9A-Fa-f]")
+# Labels repeat (an event type, a component id): a scrubber remembers this many short values.
+_MEMO_LENGTH = 200
+_MEMO_SIZE = 20_000
 
 
-def _key() -> bytes:
-    configured = getattr(settings, "PSEUDONYM_KEY", "") or ""
-    secret = configured or settings.SECRET_KEY
+def _secret() -> str:
+    return getattr(settings, "PSEUDONYM_KEY", "") or settings.SECRET_KEY
+
+
+@lru_cache(maxsize=4)
+def _key(secret: str) -> bytes:
     return hashlib.sha256(b"hyperstudy.pseudonym:" + secret.encode()).digest()
 
 
+def _mac(experiment_public_id: str, value: str, secret: str | None) -> bytes:
+    key = _key(secret or _secret())
+    return hmac.digest(key, f"{experiment_public_id}\x1f{value}".encode(), "sha256")
+
+
+def _digest(experiment_public_id: str, value: str, secret: str | None = None) -> str:
+    return base64.b32encode(_mac(experiment_public_id, value, secret)[:10]).decode().lower()
+
+
 def participant_code(experiment_public_id: str, participant_public_id: str) -> str:
-    digest = hmac.new(
-        _key(), f"{experiment_public_id}\x1f{participant_public_id}".encode(), hashlib.sha256
-    ).digest()
-    return "anon_" + base64.b32encode(digest[:10]).decode().lower()
+    return PARTICIPANT_PREFIX + _digest(experiment_public_id, participant_public_id)
 
 
-class Deidentifier:
-    """Rewrites API records so that no participant id, name, email or IP address remains.
+def room_code(experiment_public_id: str, room_public_id: str) -> str:
+    """A room's code: the same keyed HMAC as participant codes, in a separate namespace."""
+    return ROOM_PREFIX + _digest(experiment_public_id, f"room\x1f{room_public_id}")
 
-    ``people`` are (experiment public id, participant public id, display name, email, ip)
-    of everyone who may appear in the records; their ids are replaced by codes wherever they
-    occur, also inside free text and JSON payloads, and their names, emails and addresses are
-    removed.
-    """
 
-    def __init__(self, people: Iterable[tuple[str, str, str, str, str | None]]) -> None:
-        people = list(people)
-        self._codes: dict[tuple[str, str], str] = {}
-        replacements: dict[str, str] = {}
-        for exp_id, pid, name, email, ip in people:
-            code = participant_code(exp_id, pid)
-            self._codes[(exp_id, pid)] = code
-            replacements.setdefault(pid, code)
-            for secret in (name, email, ip):
+def record_code(experiment_public_id: str, record_id: str, secret: str | None = None) -> str:
+    """A record id's code: the same record has the same code in every output, so files join
+    (hex rather than base32: it is made once per record read)."""
+    return RECORD_PREFIX + _mac(experiment_public_id, f"record\x1f{record_id}", secret)[:10].hex()
+
+
+@dataclass(frozen=True)
+class Person:
+    public_id: str
+    name: str = ""
+    email: str = ""
+    ip: str | None = None
+
+    @property
+    def name_parts(self) -> list[str]:
+        return [p for p in re.split(r"[\W_]+", self.name or "") if len(p) > 1]
+
+
+def id_part(room_public_id: str) -> str | None:
+    """The distinctive part of a room id (``room_49b794bf7782`` → ``49b794bf7782``)."""
+    _, sep, rest = room_public_id.partition("_")
+    return rest if sep and len(rest) >= _MIN_ID_PART else None
+
+
+class Scrubber:
+    """Removes a few people's identifiers and a few rooms' ids from strings and payloads, with
+    one regular expression of their values (longest first), every e-mail address and every IP
+    address. Participant ids become codes, room ids room codes, the rest ``[removed]``.
+    ``keep`` are values that stay (the participant's own, in their own copy)."""
+
+    def __init__(
+        self,
+        experiment_public_id: str,
+        people: Iterable[Person],
+        rooms: Iterable[str] = (),
+        *,
+        code: Callable[[str], str] | None = None,
+        room: Callable[[str], str] | None = None,
+        keep: Person | None = None,
+    ) -> None:
+        exp = experiment_public_id
+        code = code or (lambda pid: participant_code(exp, pid))
+        room = room or (lambda rid: room_code(exp, rid))
+        values: dict[str, str] = {}
+        parts: set[str] = set()
+        for person in people:
+            if keep is not None and person.public_id == keep.public_id:
+                continue
+            for secret in (person.name, person.email, person.ip):
                 if secret and len(secret) >= 2:
-                    replacements[secret] = REMOVED
-        self._replacements = replacements
-        if replacements:
-            alternation = "|".join(
-                re.escape(s) for s in sorted(replacements, key=len, reverse=True)
-            )
-            self._people_re: re.Pattern[str] | None = re.compile(alternation, re.IGNORECASE)
-            self._lower = {k.lower(): v for k, v in replacements.items()}
-        else:
-            self._people_re = None
-            self._lower = {}
-        # Each part of a name as a whole word too: a chat line says "Hi, I'm Alex" and a
-        # variable snapshot holds a first name, where the full name never appears.
-        parts = {p for person in people for p in re.split(r"[\s,]+", person[2] or "") if len(p) > 1}
-        alternation = "|".join(re.escape(p) for p in sorted(parts, key=len, reverse=True))
-        self._parts_re = re.compile(rf"\b(?:{alternation})\b", re.IGNORECASE) if parts else None
+                    values[secret.lower()] = REMOVED
+            values[person.public_id.lower()] = code(person.public_id)
+            parts.update(p.lower() for p in person.name_parts)
+        for room_id in rooms:
+            coded = room(room_id)
+            values[room_id.lower()] = coded
+            if part := id_part(room_id):
+                values.setdefault(part.lower(), coded)
+        self._values = values
+        self._keep = set()
+        if keep is not None:
+            own = (keep.public_id, keep.name, keep.email, keep.ip, *keep.name_parts)
+            self._keep = {v.lower() for v in own if v}
+        parts -= self._keep
+        self._needles = tuple({*values, *parts})
+        self._memo: dict[str, str] = {}
+        alternatives = [rf"(?P<e>{EMAIL})"]
+        if values:
+            known = "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True))
+            alternatives.append(f"(?P<v>{known})")
+        alternatives += [rf"(?P<i>{IPV4}|{IPV6})"]
+        if parts:
+            words = "|".join(re.escape(p) for p in sorted(parts, key=len, reverse=True))
+            alternatives.append(f"(?P<w>{_WORD.format(words)})")
+        self._re = re.compile("|".join(alternatives), re.IGNORECASE)
 
-    def code(self, experiment_id: str, participant_id: str | None) -> str | None:
-        if participant_id is None:
-            return None
-        return self._codes.get((experiment_id, participant_id)) or participant_code(
-            experiment_id, participant_id
-        )
+    def _replace(self, match: re.Match) -> str:
+        found = match.group(0)
+        lowered = found.lower()
+        if lowered in self._keep:
+            return found
+        if match.lastgroup == "v":
+            return self._values[lowered]
+        return REMOVED
 
     def text(self, value: str) -> str:
-        if self._people_re is not None:
-            value = self._people_re.sub(lambda m: self._lower[m.group(0).lower()], value)
-        if self._parts_re is not None:
-            value = self._parts_re.sub(REMOVED, value)
-        value = EMAIL_RE.sub(REMOVED, value)
-        value = IPV4_RE.sub(REMOVED, value)
-        return IPV6_RE.sub(REMOVED, value)
+        found = self._memo.get(value)
+        if found is not None:
+            return found
+        scrubbed = self._scrub(value)
+        if len(value) <= _MEMO_LENGTH and len(self._memo) < _MEMO_SIZE:
+            self._memo[value] = scrubbed
+        return scrubbed
+
+    def _scrub(self, value: str) -> str:
+        """Substring tests first (cheap, in C): most values name nobody, and the expression
+        costs tens of microseconds even where it finds nothing."""
+        if "@" not in value and _IP_HINT.search(value) is None:
+            lowered = value.lower()
+            if not any(needle in lowered for needle in self._needles):
+                return value
+        return self._re.sub(self._replace, value)
 
     def payload(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -101,28 +192,197 @@ class Deidentifier:
             return [self.payload(v) for v in value]
         return value
 
-    def record(self, dt: T.DataType, record: dict[str, Any]) -> dict[str, Any]:
-        exp_id = record.get("experimentId") or ""
-        out = dict(record)
-        for f in dt.fields:
-            value = out.get(f.name)
-            if value is None:
-                continue
-            if f.kind == T.PARTICIPANT:
-                out[f.name] = self.code(exp_id, value)
-            elif f.kind == T.PARTICIPANT_LIST:
-                out[f.name] = [self.code(exp_id, v) for v in value]
-            elif f.kind in (T.NAME, T.URL):
-                out[f.name] = None
-            elif f.kind == T.TEXT:
-                out[f.name] = self.text(value)
-            elif f.kind == T.JSON:
-                out[f.name] = self.payload(value)
+
+class Policy:
+    """How one reader sees the identifiers of one experiment.
+
+    ``identifiers``: everything as stored. Otherwise codes (``Policy.coded``) or, for a
+    participant's own copy (``Policy.own``), their own id, name and words with everyone else by
+    code and real room ids (the rooms are their own sessions). ``room_ids`` keeps room ids
+    while coding people (a participant browsing their own sessions). ``people`` loads the
+    Persons of the given rooms of the experiment, by room id (``people_of_rooms`` by default).
+    """
+
+    def __init__(
+        self,
+        experiment_public_id: str,
+        *,
+        identifiers: bool,
+        own: Person | None = None,
+        room_ids: bool = False,
+        people: Callable[[str, Sequence[str]], dict[str, list[Person]]] | None = None,
+    ) -> None:
+        self.experiment_id = experiment_public_id
+        self.identifiers = identifiers
+        self.own = own
+        self.room_ids = identifiers or room_ids or own is not None
+        self._load = people or people_of_rooms
+        self._scrubbers: dict[str, Scrubber] = {}
+        self._everyone: Scrubber | None = None
+        self._codes: dict[str, str] = {}  # participant and room ids seen, with their codes
+        self._plans: dict[str, tuple] = {}  # per data type: the function of each field
+        self._secret = _secret()
+
+    @classmethod
+    def coded(cls, experiment_public_id: str, **kw: Any) -> Policy:
+        return cls(experiment_public_id, identifiers=False, **kw)
+
+    @classmethod
+    def full(cls, experiment_public_id: str) -> Policy:
+        return cls(experiment_public_id, identifiers=True)
+
+    @classmethod
+    def own_copy(cls, experiment_public_id: str, own: Person, **kw: Any) -> Policy:
+        return cls(experiment_public_id, identifiers=False, own=own, **kw)
+
+    # Single values, as pages, file names and URLs show them.
+
+    def participant(self, public_id: str | None) -> str | None:
+        if public_id is None or self.identifiers:
+            return public_id
+        if self.own is not None and public_id == self.own.public_id:
+            return public_id
+        code = self._codes.get(public_id)
+        if code is None:
+            code = PARTICIPANT_PREFIX + _digest(self.experiment_id, public_id, self._secret)
+            self._codes[public_id] = code
+        return code
+
+    def room(self, public_id: str | None) -> str | None:
+        if public_id is None or self.room_ids:
+            return public_id
+        key = f"room\x1f{public_id}"
+        code = self._codes.get(key)
+        if code is None:
+            code = ROOM_PREFIX + _digest(self.experiment_id, key, self._secret)
+            self._codes[key] = code
+        return code
+
+    def label(self, value: str) -> str:
+        """A label or text that may name anyone of the experiment (an audit entry's scope, an
+        aggregate's group): scrubbed with everyone's identifiers. Built once per policy, so
+        only for a few values, never per record."""
+        if self.identifiers:
+            return value
+        return self.everyone().text(value)
+
+    def everyone(self) -> Scrubber:
+        if self._everyone is None:
+            people = people_of_experiment(self.experiment_id)
+            self._everyone = self._scrubber([p for group in people.values() for p in group], people)
+        return self._everyone
+
+    # Records.
+
+    def records(self, dt: T.DataType, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The records as this reader may see them, each scrubbed with the people of its
+        room (read once per room and policy)."""
+        if self.identifiers or not records:
+            return records
+        room_name = dt.room_field.name
+        self._read_rooms({r[room_name] for r in records})
+        steps = self._steps(dt)
+        scrubbers = self._scrubbers
+        if self.own is None:
+            return [_apply(steps, r, scrubbers[r[room_name]]) for r in records]
+        return [self._own_record(dt, steps, r, scrubbers[r[room_name]]) for r in records]
+
+    def room_label(self, room_public_id: str, value: str) -> str:
+        """A label of one room's records shown on its own (a plot's component)."""
+        if self.identifiers:
+            return value
+        self._read_rooms({room_public_id})
+        return self._scrubbers[room_public_id].text(value)
+
+    def _read_rooms(self, room_ids: set[str]) -> None:
+        missing = room_ids - self._scrubbers.keys()
+        if missing:
+            found = self._load(self.experiment_id, sorted(missing))
+            for room_id in missing:
+                self._scrubbers[room_id] = self._scrubber(found.get(room_id, []), [room_id])
+
+    def _scrubber(self, people: Iterable[Person], rooms: Iterable[str]) -> Scrubber:
+        return Scrubber(
+            self.experiment_id,
+            people,
+            [] if self.room_ids else rooms,
+            code=self.participant,
+            room=self.room,
+            keep=self.own,
+        )
+
+    def _steps(self, dt: T.DataType) -> tuple[tuple[str, Step], ...]:
+        """What happens to each field of ``dt`` that de-identification changes, as one
+        function per field (looked up once per type, not once per value)."""
+        found = self._plans.get(dt.key)
+        if found is None:
+            exp, secret, person, room = (
+                self.experiment_id,
+                self._secret,
+                self.participant,
+                self.room,
+            )
+            record_id: Step = (
+                (lambda v, s: s.text(v))
+                if self.own is not None
+                else (lambda v, s: record_code(exp, v, secret))
+            )
+            by_role: dict[str, Step] = {
+                T.PERSON: lambda v, s: person(v),
+                T.PEOPLE: lambda v, s: [person(x) for x in v],
+                T.ROOM_CODE: lambda v, s: room(v),
+                T.RECORD_CODE: record_id,
+                T.DROP: lambda v, s: None,
+                T.SCRUB: lambda v, s: s.text(v) if type(v) is str else s.payload(v),
+            }
+            found = tuple((name, by_role[role]) for name, role in dt.deidentified_fields)
+            self._plans[dt.key] = found
+        return found
+
+    def _own_record(
+        self, dt: T.DataType, steps: tuple, record: dict[str, Any], scrub: Scrubber
+    ) -> dict[str, Any]:
+        """A record of the participant's own copy: their own name and link stay on their
+        own records."""
+        out = _apply(steps, record, scrub)
+        own_id = self.own.public_id if self.own is not None else None
+        roles = dt.deidentified_fields
+        if any(record.get(name) == own_id for name, role in roles if role == T.PERSON):
+            for name, role in roles:
+                if role == T.DROP:
+                    out[name] = record.get(name)
         return out
 
 
+Step = Callable[[Any, Scrubber], Any]
+
+
+def _apply(steps: tuple[tuple[str, Step], ...], record: dict[str, Any], scrub: Scrubber) -> dict:
+    out = dict(record)
+    for name, step in steps:
+        value = out.get(name)
+        if value is not None:
+            out[name] = step(value, scrub)
+    return out
+
+
+def by_experiment(
+    policies: Mapping[str, Policy], dt: T.DataType, records: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Records of several experiments, each through its experiment's policy (records of an
+    experiment without one stay as they are), in their order."""
+    out = list(records)
+    for exp_id, policy in policies.items():
+        at = [i for i, r in enumerate(records) if r["experimentId"] == exp_id]
+        if at:
+            cleaned = policy.records(dt, [records[i] for i in at])
+            for i, record in zip(at, cleaned, strict=True):
+                out[i] = record
+    return out
+
+
 PEOPLE_COLUMNS = (
-    "room__experiment__public_id",
+    "room__public_id",
     "participant__public_id",
     "participant__display_name",
     "participant__email",
@@ -130,15 +390,53 @@ PEOPLE_COLUMNS = (
 )
 
 
-def people(room_participants: QuerySet) -> QuerySet:
-    """The rows a Deidentifier is built from, for the given RoomParticipant queryset."""
-    return room_participants.values_list(*PEOPLE_COLUMNS).distinct()
+def _grouped(rows: Iterable[tuple]) -> dict[str, list[Person]]:
+    out: dict[str, list[Person]] = {}
+    for room_id, pid, name, email, ip in rows:
+        out.setdefault(room_id, []).append(Person(pid, name or "", email or "", ip))
+    return out
 
 
-def deidentifier_for(experiment_ids: Iterable[int]) -> Deidentifier:
-    """A Deidentifier that knows everyone who took part in the given experiments."""
+def people_of_rooms(experiment_public_id: str, room_ids: Sequence[str]) -> dict[str, list[Person]]:
+    """The participants of the given rooms of an experiment, by room id (one query)."""
     from .models import RoomParticipant
 
-    return Deidentifier(
-        people(RoomParticipant.objects.filter(room__experiment_id__in=list(experiment_ids)))
+    rows = RoomParticipant.objects.filter(
+        room__experiment__public_id=experiment_public_id, room__public_id__in=list(room_ids)
+    ).values_list(*PEOPLE_COLUMNS)
+    return _grouped(rows)
+
+
+def people_of_experiment(experiment_public_id: str) -> dict[str, list[Person]]:
+    """Every room of an experiment with its participants, by room id."""
+    from .models import Room, RoomParticipant
+
+    rows = RoomParticipant.objects.filter(
+        room__experiment__public_id=experiment_public_id
+    ).values_list(*PEOPLE_COLUMNS)
+    grouped = _grouped(rows)
+    for room_id in Room.objects.filter(experiment__public_id=experiment_public_id).values_list(
+        "public_id", flat=True
+    ):
+        grouped.setdefault(room_id, [])
+    return grouped
+
+
+def person(participant: Any) -> Person:
+    """A Person from a ``Participant``."""
+    return Person(
+        participant.public_id,
+        participant.display_name or "",
+        participant.email or "",
+        participant.ip_address,
     )
+
+
+def find_room(rooms: Iterable[tuple[int, str, str]], code: str) -> int | None:
+    """The pk of the room among (pk, public id, experiment public id) whose code is ``code``."""
+    if not code.startswith(ROOM_PREFIX):
+        return None
+    for pk, public_id, experiment_public_id in rooms:
+        if room_code(experiment_public_id, public_id) == code:
+            return pk
+    return None

@@ -84,14 +84,20 @@ def bucketed(
     return lines, samples
 
 
-def rating_plots(qs: QuerySet, label_for: Callable[[int | None], str]) -> list[Plot]:
-    """One plot per rating component, one line per participant."""
+def rating_plots(
+    qs: QuerySet,
+    label_for: Callable[[int | None], str],
+    component_label: Callable[[str], str] = str,
+) -> list[Plot]:
+    """One plot per rating component, one line per participant; ``component_label`` shows a
+    component id as the reader may see it (de-identified: scrubbed like any label)."""
     lines, samples = bucketed(qs, "value", ("component_id", "participant_id"))
     plots: dict[str, Plot] = {}
     for (component, participant), points in lines.items():
+        shown = component_label(component)
         plot = plots.setdefault(
             component,
-            Plot(f"rating-{component}", f"Continuous rating: {component}", "value"),
+            Plot(f"rating-{shown}", f"Continuous rating: {shown}", "value"),
         )
         plot.series.append(Series(label_for(participant), points))
         plot.samples += samples[(component, participant)]
@@ -248,6 +254,9 @@ def legend(plot: Plot) -> SafeString:
 
 
 def all_plots(
-    ratings: QuerySet, sync: QuerySet, label_for: Callable[[int | None], str]
+    ratings: QuerySet,
+    sync: QuerySet,
+    label_for: Callable[[int | None], str],
+    component_label: Callable[[str], str] = str,
 ) -> Iterable[Plot]:
-    return [*rating_plots(ratings, label_for), *sync_plots(sync, label_for)]
+    return [*rating_plots(ratings, label_for, component_label), *sync_plots(sync, label_for)]

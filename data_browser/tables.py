@@ -27,7 +27,7 @@ from django_tables2.data import TableListData
 
 from . import datatypes as T
 from . import keyset
-from .identity import participant_code
+from .identity import participant_code, room_code
 
 PER_PAGE = 50
 SMALL_PER_PAGE = 25
@@ -52,6 +52,17 @@ class People:
 
     def ref(self, public_id: str) -> str:
         return public_id if self.identifiers else participant_code(self.experiment_id, public_id)
+
+    @property
+    def room_ids(self) -> bool:
+        """Rooms appear by id to those who see identifiers and to a participant in their own
+        sessions; to everyone else by code (``identity.room_code``)."""
+        return self.identifiers or self.own is not None
+
+    def room(self, public_id: str | None) -> str | None:
+        if public_id is None or self.room_ids:
+            return public_id
+        return room_code(self.experiment_id, public_id)
 
     def is_own(self, ref: str) -> bool:
         return self.own is not None and ref == self.ref(self.own)
@@ -403,18 +414,21 @@ class ExperimentTable(BrowseTable):
 
 
 class RoomTable(BrowseTable):
-    public_id = tables.Column(
-        verbose_name="Room",
-        linkify=lambda table, value: browse_url("room", table.experiment_id, value),
-    )
+    public_id = tables.Column(verbose_name="Room")
     participant_count = tables.Column(verbose_name="Participants", attrs={"td": {"class": "num"}})
     status = StatusColumn()
     started_at = tables.DateTimeColumn(verbose_name="Start", format="Y-m-d H:i:s")
     duration = tables.Column(verbose_name="Duration", accessor="length", empty_values=(None,))
 
-    def __init__(self, *args: Any, experiment_id: str, **kw: Any) -> None:
-        self.experiment_id = experiment_id
+    def __init__(self, *args: Any, people: People, **kw: Any) -> None:
+        self.people = people
         super().__init__(*args, **kw)
+        if not people.room_ids:
+            self.columns["public_id"].column.orderable = False  # codes do not sort by ids
+
+    def render_public_id(self, value: str) -> dict[str, Any]:
+        ref = self.people.room(value)
+        return cell(ref, "link", url=browse_url("room", self.people.experiment_id, ref))
 
     def render_duration(self, value: timedelta) -> str:
         return human_duration(value.total_seconds() * 1000)

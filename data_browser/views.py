@@ -10,6 +10,7 @@ switching swap the table while the pushed URL keeps reload, back button and link
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -35,7 +36,7 @@ from hyperstudy_dash.htmx import render_page
 from . import access, overview, plots, presentations, quality
 from . import datatypes as T
 from .filters import ExperimentFilter, ParticipantFilter, RoomFilter, record_filterset
-from .identity import Deidentifier, people
+from .identity import Policy
 from .media import signed_url
 from .models import Experiment, Room, RoomParticipant
 from .tables import (
@@ -67,6 +68,12 @@ class Scope:
     room: Room | None = None
     rp: RoomParticipant | None = None
 
+    @cached_property
+    def policy(self) -> Policy:
+        """The de-identification of the records on this page (the same as in the API and the
+        exports of this user)."""
+        return self.access.policy(self.experiment)
+
     def records(self, dt: T.DataType) -> QuerySet:
         qs = self.access.records(dt).filter(experiment=self.experiment)
         if self.room is not None:
@@ -85,6 +92,11 @@ class Scope:
         return f"{self.level}:{obj.pk}:{who}"
 
     @property
+    def room_ref(self) -> str | None:
+        """The room as this user sees and addresses it: its id, or its code."""
+        return self.people.room(self.room.public_id) if self.room is not None else None
+
+    @property
     def ref(self) -> str | None:
         return self.people.ref(self.rp.participant.public_id) if self.rp else None
 
@@ -98,8 +110,8 @@ class Scope:
         if self.room is not None:
             out.append(
                 (
-                    self.room.public_id,
-                    reverse("data_browser:room", args=[exp.public_id, self.room.public_id]),
+                    self.room_ref,
+                    reverse("data_browser:room", args=[exp.public_id, self.room_ref]),
                 )
             )
         if self.rp is not None:
@@ -110,16 +122,16 @@ class Scope:
         """The scope's own page; ``data`` gives the data tabs of an experiment or a room."""
         exp = self.experiment.public_id
         if self.rp is not None:
-            return reverse("data_browser:participant", args=[exp, self.room.public_id, self.ref])
+            return reverse("data_browser:participant", args=[exp, self.room_ref, self.ref])
         if self.room is not None:
             name = "room_data" if data else "room"
-            return reverse(f"data_browser:{name}", args=[exp, self.room.public_id])
+            return reverse(f"data_browser:{name}", args=[exp, self.room_ref])
         return reverse(f"data_browser:{'experiment_data' if data else 'experiment'}", args=[exp])
 
     def panel_url(self, panel: str) -> str:
         args = [self.experiment.public_id]
         if self.room is not None:
-            args.append(self.room.public_id)
+            args.append(self.room_ref)
         if self.rp is not None:
             args.append(self.ref)
         return reverse(f"data_browser:{self.level}_{panel}", args=args)
@@ -127,7 +139,7 @@ class Scope:
     @property
     def export_args(self) -> dict[str, str | None]:
         return {
-            "room": self.room.public_id if self.room else None,
+            "room": self.room_ref,
             "participant": self.ref,
         }
 
@@ -159,7 +171,7 @@ def participant_scope(request: HttpRequest, exp_id: str, room_id: str, ref: str)
     identifier in the URL of a code-only user is a 404 like any unknown participant."""
     scope = room_scope(request, exp_id, room_id)
     rp = scope.access.participant(ref, room=scope.room).room_participant
-    if scope.people.url(scope.room.public_id, scope.people.ref(rp.participant.public_id)) is None:
+    if scope.people.url(scope.room_ref, scope.people.ref(rp.participant.public_id)) is None:
         raise Http404("No such participant")
     scope.level, scope.rp = "participant", rp
     return scope
@@ -261,9 +273,7 @@ def experiment(request: HttpRequest, exp_id: str) -> HttpResponse:
         )
     )
     filterset = RoomFilter(request.GET, queryset=qs)
-    table = RoomTable(
-        filterset.qs, experiment_id=scope.experiment.public_id, order_by="-started_at"
-    )
+    table = RoomTable(filterset.qs, people=scope.people, order_by="-started_at")
     return _table_page(request, "data_browser/experiment.html", table, filterset, scope)
 
 
@@ -283,7 +293,7 @@ def room(request: HttpRequest, exp_id: str, room_id: str) -> HttpResponse:
         .annotate(**has)
     )
     filterset = ParticipantFilter(request.GET, queryset=qs)
-    table = ParticipantTable(filterset.qs, people=scope.people, room_id=scope.room.public_id)
+    table = ParticipantTable(filterset.qs, people=scope.people, room_id=scope.room_ref)
     return _table_page(request, "data_browser/room.html", table, filterset, scope)
 
 
@@ -337,27 +347,10 @@ def _records_view(request: HttpRequest, scope: Scope) -> RecordView:
 
     pages = page_records(qs, dt.columns, column, sort, request.GET)
     records = list(T.to_records(dt, pages.rows, lambda f: signed_url(request, f)))
-    if not scope.people.identifiers and records:
-        deid = _deidentifier(scope, dt, records)
-        records = [deid.record(dt, r) for r in records]
+    records = scope.policy.records(dt, records)
     table = table_class(records, people=scope.people, order_by=sort, filtered=bool(request.GET))
     extras = presentations.extras(dt, records, scope.people, qs)
     return RecordView(dt, table, filterset, notes + pages.notes, pages, extras)
-
-
-def _deidentifier(scope: Scope, dt: T.DataType, records: list[dict]) -> Deidentifier:
-    """Knows the people of the rooms on this page: those are the ones its free text and payloads
-    can name (loading a whole large experiment's people for fifty rows would cost more than
-    the page)."""
-    room_field = next(f.name for f in dt.fields if f.kind == T.ROOM)
-    rooms = {r[room_field] for r in records}
-    return Deidentifier(
-        people(
-            scope.access.room_participants().filter(
-                room__experiment=scope.experiment, room__public_id__in=rooms
-            )
-        )
-    )
 
 
 def _data_page(request: HttpRequest, scope: Scope, template: str) -> HttpResponse:
@@ -449,6 +442,7 @@ def _plots(request: HttpRequest, scope: Scope) -> HttpResponse:
         scope.records(T.CONTINUOUS_RATINGS),
         scope.records(T.SYNC),
         _label_for(scope),
+        lambda component: scope.policy.room_label(scope.room.public_id, component),
     )
     wanted = request.GET.get("plot")
     shown = [p for p in found if p.slug == wanted] if wanted else found

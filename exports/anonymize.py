@@ -1,19 +1,20 @@
-"""What "remove identifiers" and "aggregate only" do to an export.
+"""What "remove identifiers", "aggregate only" and a participant's own copy do to an export.
 
-Removal is ``data_browser.identity``'s Deidentifier (participant ids become
-keyed-HMAC codes; names, emails and IP addresses go, also inside text and
-JSON), plus room codes: a de-identified export names its room folders and
-room ids by codes as well, so that no file name or cell carries an id.
+Removal is ``data_browser.identity``'s Policy, the same one the dashboard and the API apply:
+participant, room and record ids become keyed-HMAC codes (so that files join with what the
+same user sees in the dashboard and the API), names and signed links go, labels, free text and
+JSON payloads lose the identifiers of the people of their room. A de-identified export names
+its room folders by codes as well, so no file name or cell carries an id.
 
 Aggregation computes statistics across participants in the database; every
 group that covers fewer than ``settings.AGGREGATE_MIN_GROUP`` distinct
-participants is left out, so no row describes one person.
+participants is left out, so no row describes one person. Group labels (component ids, event
+types, states) are scrubbed like any label.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,70 +24,25 @@ from django.db.models.functions import Cast, Floor
 
 from data_browser import datatypes as T
 from data_browser.access import Anonymization
-from data_browser.identity import Deidentifier, participant_code, people
+from data_browser.identity import Policy, person, room_code
 
 from .models import SELF
 
 Record = dict[str, Any]
-Transform = Callable[[T.DataType, Record], Record]
 
 
-def room_code(experiment_public_id: str, room_public_id: str) -> str:
-    """A room's code: the same keyed HMAC as participant codes, in a separate namespace."""
-    code = participant_code(experiment_public_id, f"room\x1f{room_public_id}")
-    return "room_" + code.removeprefix("anon_")
-
-
-def keep(dt: T.DataType, record: Record) -> Record:
-    return record
-
-
-class _OwnDataDeidentifier(Deidentifier):
-    """Keeps one participant's own id (their data request) and codes everyone else's."""
-
-    def __init__(self, people: Iterable, own_id: str) -> None:
-        super().__init__(p for p in people if p[1] != own_id)
-        self.own_id = own_id
-
-    def code(self, experiment_id: str, participant_id: str | None) -> str | None:
-        if participant_id == self.own_id:
-            return participant_id
-        return super().code(experiment_id, participant_id)
-
-
-def _people(experiment_id: int) -> list:
-    from data_browser.models import RoomParticipant
-
-    return list(people(RoomParticipant.objects.filter(room__experiment_id=experiment_id)))
-
-
-def transform_for(
-    mode: str, experiment_id: int, own_participant_id: str | None = None
-) -> Transform:
-    """The per-record rewrite of a file mode (keep / remove / the participant's own copy)."""
+def policy_for(mode: str, experiment_public_id: str, own: Any = None) -> Policy:
+    """The de-identification of an export mode: identifiers kept, codes (removed identifiers
+    and aggregates), or the participant ``own``'s copy of their data."""
     if mode == Anonymization.KEEP:
-        return keep
-    everyone = _people(experiment_id)
+        return Policy.full(experiment_public_id)
     if mode == SELF:
-        deid: Deidentifier = _OwnDataDeidentifier(everyone, own_participant_id or "")
-        rooms = False
-    elif mode == Anonymization.REMOVE:
-        deid = Deidentifier(everyone)
-        rooms = True
-    else:
-        raise ValueError(f"no record transform for {mode!r}")
-    room_fields = {dt.key: [f.name for f in dt.fields if f.kind == T.ROOM] for dt in T.DATA_TYPES}
-
-    def remove(dt: T.DataType, record: Record) -> Record:
-        out = deid.record(dt, record)
-        if rooms:
-            exp = record.get("experimentId") or ""
-            for name in room_fields[dt.key]:
-                if out.get(name):
-                    out[name] = room_code(exp, out[name])
-        return out
-
-    return remove
+        if own is None:
+            raise ValueError("a participant's own copy needs the participant")
+        return Policy.own_copy(experiment_public_id, person(own))
+    if mode in (Anonymization.REMOVE, Anonymization.AGGREGATE):
+        return Policy.coded(experiment_public_id)
+    raise ValueError(f"no de-identification for {mode!r}")
 
 
 # Aggregate only.
@@ -206,3 +162,13 @@ def summaries(
 
 
 EXTRA_FUNCTIONS = {"min": Min, "max": Max, "sum": Sum}
+
+
+def scrub_labels(summary: Summary, policy: Policy) -> Summary:
+    """The group labels of an aggregate as the policy shows labels (a component id can embed
+    a participant id as any label can); room codes are left as they are."""
+    rooms = {i for i, name in enumerate(summary.column_names) if name == "roomId"}
+    summary.rows = [
+        [policy.label(v) if isinstance(v, str) and i not in rooms else v for i, v in enumerate(row)]
+        for row in summary.rows
+    ]

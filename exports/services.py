@@ -44,7 +44,6 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from data_browser import access, audit
 from data_browser import datatypes as T
 from data_browser.access import Anonymization
-from data_browser.identity import participant_code
 from data_browser.models import (
     ApiKey,
     DataRequest,
@@ -454,10 +453,20 @@ def participant_label(job: ExportJob, reader: access.Access | None = None) -> st
     return (reader or access.for_user(job.user)).ref(job.experiment, pid)
 
 
+def room_label(job: ExportJob, reader: access.Access | None = None) -> str:
+    """The room of a job as the reader (default: the job's owner, now) may see it: a code
+    unless they see room ids (the participant's own copy names their own rooms)."""
+    if not job.room_id:
+        return ""
+    if job.anonymization == SELF:
+        return job.room.public_id
+    return (reader or access.for_user(job.user)).room_ref(job.experiment, job.room.public_id)
+
+
 def scope_text(job: ExportJob, reader: access.Access | None = None) -> str:
     parts = [job.experiment.public_id]
     if job.room_id:
-        parts.append(job.room.public_id)
+        parts.append(room_label(job, reader))
     if job.participant_id:
         parts.append(participant_label(job, reader))
     return " / ".join(parts)
@@ -504,7 +513,7 @@ def job_as_dict(job: ExportJob, request: HttpRequest | None = None) -> dict[str,
         "level": job.level,
         "scope": {
             "experimentId": job.experiment.public_id,
-            "roomId": job.room.public_id if job.room_id else None,
+            "roomId": room_label(job) or None,
             "participantId": participant_label(
                 job, access.for_request(request) if request is not None else None
             )
@@ -564,19 +573,12 @@ def download_name(job: ExportJob, ext: str) -> str:
     """A file name safe in Content-Disposition: ASCII, no ids in de-identified exports."""
     from .writers import safe_name
 
+    policy = anonymize.policy_for(job.anonymization, job.experiment.public_id, job.participant)
     parts = [job.experiment.public_id]
     if job.room_id:
-        parts.append(
-            job.room.public_id
-            if job.anonymization == Anonymization.KEEP or job.anonymization == SELF
-            else anonymize.room_code(job.experiment.public_id, job.room.public_id)
-        )
+        parts.append(policy.room(job.room.public_id))
     if job.participant_id:
-        parts.append(
-            job.participant.public_id
-            if job.anonymization in (Anonymization.KEEP, SELF)
-            else participant_code(job.experiment.public_id, job.participant.public_id)
-        )
+        parts.append(policy.participant(job.participant.public_id))
     if len(job.data_types) == 1:
         parts.append(job.data_types[0])
     if job.anonymization != Anonymization.KEEP:

@@ -38,7 +38,6 @@ from django.utils import timezone
 
 from data_browser import access
 from data_browser import datatypes as T
-from data_browser.access import Anonymization
 from data_browser.models import ExportRight, Room
 
 from . import anonymize, services, writers
@@ -107,16 +106,11 @@ class _Progress:
 
 
 def _plan(job: ExportJob, progress: _Progress) -> writers.Plan:
-    own = job.participant.public_id if job.anonymization == SELF and job.participant_id else None
-    transform = (
-        anonymize.keep
-        if job.anonymization == Anonymization.AGGREGATE
-        else anonymize.transform_for(job.anonymization, job.experiment_id, own)
-    )
+    own = job.participant if job.anonymization == SELF else None
     return writers.Plan(
         job=job,
         types=[T.BY_KEY[k] for k in job.data_types],
-        transform=transform,
+        policy=anonymize.policy_for(job.anonymization, job.experiment.public_id, own),
         tick=progress.tick,
         say=progress.say,
     )

@@ -18,7 +18,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from data_browser import access, downloads
 from data_browser import datatypes as T
-from data_browser.models import Participant
+from data_browser.models import Participant, Room
 from hyperstudy_dash.htmx import render_page
 
 from . import services
@@ -46,6 +46,13 @@ def _participant_shown(request: HttpRequest, scope: dict) -> str:
     return access.for_request(request).ref(scope["experiment"], p.public_id)
 
 
+def _room_shown(request: HttpRequest, scope: dict) -> str:
+    room: Room | None = scope["room"]
+    if room is None:
+        return ""
+    return access.for_request(request).room_ref(scope["experiment"], room.public_id)
+
+
 def _render_dialog(
     request: HttpRequest, form: ExportForm, scope: dict, status: int = 200, error=""
 ):
@@ -53,6 +60,7 @@ def _render_dialog(
         "form": form,
         "scope": scope,
         "participant_shown": _participant_shown(request, scope),
+        "room_shown": _room_shown(request, scope),
         "error": error,
         "format_help": FORMAT_HELP,
         "data_types": T.DATA_TYPES,
@@ -73,7 +81,7 @@ def new_export(request: HttpRequest) -> HttpResponse:
         initial = {
             "level": scope["level"],
             "experiment": scope["experiment"].public_id,
-            "room": scope["room"].public_id if scope["room"] else "",
+            "room": _room_shown(request, scope),  # how this user addresses the room
             "participant": data.get("participant", ""),
             "data_types": chosen or [dt.key for dt in T.DATA_TYPES],
             "fmt": "csv" if scope["level"] == Level.TYPE else "zip",

@@ -36,6 +36,7 @@ from django.utils import timezone
 from data_browser import access, copysql, csvcells
 from data_browser import datatypes as T
 from data_browser.access import Anonymization
+from data_browser.identity import Policy
 from data_browser.media import signed_path
 from data_browser.models import Room
 
@@ -154,7 +155,7 @@ class Plan:
 
     job: ExportJob
     types: list[T.DataType]
-    transform: anonymize.Transform
+    policy: Policy  # what the reader of the file may see (identity's one policy)
     tick: Tick
     say: Callable[[str], None]
     conn: Any = None
@@ -211,9 +212,7 @@ class Plan:
         return list(rooms.order_by("started_at", "pk"))
 
     def room_folder(self, room: Room) -> str:
-        if self.mode in (Anonymization.REMOVE, Anonymization.AGGREGATE):
-            return anonymize.room_code(self.experiment_public_id, room.public_id)
-        return safe_name(room.public_id, "room")
+        return safe_name(self.policy.room(room.public_id), "room")
 
     def use_copy(self, dt: T.DataType) -> bool:
         conn = self.conn or connections["default"]
@@ -267,8 +266,8 @@ def write_room_csv(plan: Plan, dt: T.DataType, room: Room | None, out: HashingFi
     writer = csvcells.Writer(text)
     rows = 0
     for chunk in stream_rows(T.select(dt, qs), plan.conn, plan.chunk_rows):
-        records = T.to_records(dt, chunk, plan.url_for(dt))
-        writer.writerows(csvcells.rows(dt, (plan.transform(dt, r) for r in records)))
+        records = plan.policy.records(dt, list(T.to_records(dt, chunk, plan.url_for(dt))))
+        writer.writerows(csvcells.rows(dt, records))
         rows += len(chunk)
         plan.tick(len(chunk))
     text.flush()
@@ -334,7 +333,7 @@ def write_type_json(plan: Plan, dt: T.DataType, room: Room | None, raw: IO[bytes
             continue
         # One dumps per chunk, its brackets cut off: a dumps per record would leave each
         # record's few hundred bytes in a buffer of kilobytes until the chunk is written.
-        records = [plan.transform(dt, r) for r in T.to_records(dt, chunk, url_for)]
+        records = plan.policy.records(dt, list(T.to_records(dt, chunk, url_for)))
         if rows:
             out.write(b",")
         out.write(memoryview(orjson.dumps(records))[1:-1])
@@ -375,20 +374,14 @@ def scope_of(plan: Plan) -> tuple[str, str]:
     """The scope and its id as a de-identified reader may see them."""
     job = plan.job
     if job.participant_id:
-        pid = job.participant.public_id
-        record = plan.transform(
-            T.EVENTS, {"experimentId": plan.experiment_public_id, "participantId": pid}
-        )
-        return "participant", record["participantId"]
+        return "participant", plan.policy.participant(job.participant.public_id)
     if job.room_id:
         return "room", scope_room_id(plan, job.room)
     return "experiment", plan.experiment_public_id
 
 
 def scope_room_id(plan: Plan, room: Room) -> str:
-    if plan.mode in (Anonymization.REMOVE, Anonymization.AGGREGATE):
-        return anonymize.room_code(plan.experiment_public_id, room.public_id)
-    return room.public_id
+    return plan.policy.room(room.public_id)
 
 
 # Aggregates.
@@ -397,6 +390,7 @@ def scope_room_id(plan: Plan, room: Room) -> str:
 def write_summary(plan: Plan, dt: T.DataType, raw: IO[bytes], path: str, fmt: str) -> FileEntry:
     plan.say(f"Summarising {dt.label.lower()}…")
     summary = anonymize.summaries(dt, plan.records_qs(dt), plan.experiment_public_id)
+    summary = anonymize.scrub_labels(summary, plan.policy)
     out = HashingFile(raw)
     if fmt == Format.JSON:
         data = [dict(zip(summary.column_names, row, strict=True)) for row in summary.rows]
@@ -616,8 +610,14 @@ def _notes(plan: Plan, dt: T.DataType, f: T.Field) -> str:
         notes.append("participant code (keyed HMAC), stable within this experiment")
     if f.kind == T.ROOM and plan.mode == Anonymization.REMOVE:
         notes.append("room code (keyed HMAC), the same as the room's folder name")
-    if f.kind in (T.NAME,) and plan.mode != Anonymization.KEEP:
+    if f.kind == T.ID and plan.mode == Anonymization.REMOVE:
+        notes.append("record code (keyed HMAC of the record id), stable within this experiment")
+    if f.deidentify == T.SCRUB and plan.mode in (Anonymization.REMOVE, SELF):
+        notes.append("identifiers of other people replaced by codes or [removed]")
+    if f.kind in (T.NAME,) and plan.mode == Anonymization.REMOVE:
         notes.append("removed")
+    if f.kind in (T.NAME,) and plan.mode == SELF:
+        notes.append("your own name; removed for everyone else")
     if f.kind == T.URL:
         notes.append(
             "path of the file in this archive"
@@ -648,7 +648,8 @@ def rating_scales(plan: Plan) -> dict[str, dict[str, Any]]:
             .order_by("component_id")
         )
         for row in rows:
-            scales[row["component_id"]] = {"scaleMin": row["lo"], "scaleMax": row["hi"]}
+            component = plan.policy.label(row["component_id"])
+            scales[component] = {"scaleMin": row["lo"], "scaleMax": row["hi"]}
     return scales
 
 
@@ -666,7 +667,7 @@ def metadata_json(plan: Plan, entries: list[FileEntry], rooms: list[Room]) -> by
             "scope": scope,
             "scopeId": scope_id,
             "experimentId": plan.experiment_public_id,
-            "roomIds": [scope_room_id(plan, r) for r in rooms] if scope != "participant" else [],
+            "roomIds": [scope_room_id(plan, r) for r in rooms],
         },
         "anonymization": job.anonymization,
         "minGroupSize": settings.AGGREGATE_MIN_GROUP

@@ -52,6 +52,9 @@ ROLES = (
 )
 
 
+CODED_MEMBERS = ("collaborator", "aggcollab", "viewer")  # members who see codes
+
+
 @dataclass
 class World:
     lab: Lab
@@ -65,6 +68,16 @@ class World:
 
     def user(self, role: str):
         return self.users[role]
+
+    def room_ref(self, role: str, room: Room | None = None) -> str:
+        """The room as ``role`` addresses it: members below the full export right know rooms
+        by code only (``identity.room_code``); everyone else by id."""
+        from data_browser.identity import room_code
+
+        room = room or self.room
+        if role in CODED_MEMBERS:
+            return room_code(room.experiment.public_id, room.public_id)
+        return room.public_id
 
 
 def _ensure_world() -> World:

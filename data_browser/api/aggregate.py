@@ -15,7 +15,6 @@ from django.db.models import Avg, Count, F, FloatField, Min, QuerySet
 from django.db.models.functions import Cast, Floor
 
 from data_browser import datatypes as T
-from data_browser.identity import participant_code
 
 from .records import Selection
 
@@ -62,12 +61,13 @@ def _grouped(sel: Selection, window: int) -> QuerySet:
 
 def _record(sel: Selection, row: dict[str, Any], window: int) -> dict[str, Any]:
     experiment = row["experiment__public_id"]
-    participant = row["participant__public_id"]
-    if experiment in sel.deidentify:
-        participant = participant_code(experiment, participant)
+    participant, room = row["participant__public_id"], row["room__public_id"]
+    policy = sel.policies.get(experiment)  # the reader's de-identification, if any
+    if policy is not None:
+        participant, room = policy.participant(participant), policy.room(room)
     return {
         "experimentId": experiment,
-        "roomId": row["room__public_id"],
+        "roomId": room,
         "participantId": participant,
         "onset": int(row["w"]) * window,
         "timestamp": T.iso(row["first"]),

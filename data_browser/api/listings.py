@@ -26,7 +26,7 @@ from pydantic import ConfigDict, create_model
 
 from data_browser import access
 from data_browser import datatypes as T
-from data_browser.identity import participant_code
+from data_browser.identity import Policy
 from data_browser.models import Experiment, RoomParticipant
 
 from . import errors, records
@@ -103,6 +103,7 @@ class Scope:
     experiment: Experiment
     rooms: QuerySet
     deidentified: bool
+    policy: Policy  # how the reader sees the experiment's participants and rooms
 
 
 def _scope(request: HttpRequest, listing: T.Listing, scope: str, scope_id: str) -> Scope:
@@ -125,7 +126,12 @@ def _scope(request: HttpRequest, listing: T.Listing, scope: str, scope_id: str) 
         reader.require_right(experiment)
     except access.RightMissing as exc:
         raise records.right_missing(exc) from None
-    return Scope(experiment, rooms, deidentified=not reader.sees_identifiers(experiment))
+    return Scope(
+        experiment,
+        rooms,
+        deidentified=not reader.sees_identifiers(experiment),
+        policy=reader.policy(experiment),
+    )
 
 
 def _ordering(column: str, order: str) -> list[Any]:
@@ -147,7 +153,7 @@ def _rooms(sc: Scope, sort: str, order: str) -> tuple[QuerySet, Any]:
     def to_records(rows: Iterable[tuple]) -> Iterable[dict]:
         for room_id, exp_id, status, start, end, count in rows:
             yield {
-                "roomId": room_id,
+                "roomId": sc.policy.room(room_id),
                 "experimentId": exp_id,
                 "status": status,
                 "startTime": T.iso(start),
@@ -156,6 +162,12 @@ def _rooms(sc: Scope, sort: str, order: str) -> tuple[QuerySet, Any]:
                 "participantCount": count,
             }
 
+    if sc.deidentified and sort == "roomId":
+        # Sorted by code, in Python: the database's order of raw ids would tell about them.
+        everything = sorted(
+            to_records(qs.order_by("pk")), key=lambda r: r["roomId"], reverse=order == "desc"
+        )
+        return everything, lambda recs: recs
     return qs, to_records
 
 
@@ -172,9 +184,8 @@ def _participants(sc: Scope, sort: str, order: str) -> tuple[Any, Any]:
             record["joinedAt"] = T.iso(record["joinedAt"])
             record["completedAt"] = T.iso(record["completedAt"])
             if sc.deidentified:
-                record["participantId"] = participant_code(
-                    record["experimentId"], record["participantId"]
-                )
+                record["participantId"] = sc.policy.participant(record["participantId"])
+                record["roomId"] = sc.policy.room(record["roomId"])
                 record["name"] = record["email"] = None
             yield record
 

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
+from itertools import islice
 from typing import Any
 
+import orjson
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import F, Min, QuerySet
@@ -29,7 +31,7 @@ from data_browser import access, copysql, keyset, media, versions
 from data_browser import datatypes as T
 from data_browser.copysql import IsoUtc
 from data_browser.filters import record_filterset
-from data_browser.identity import Deidentifier, deidentifier_for
+from data_browser.identity import Policy, by_experiment
 from data_browser.models import Experiment, Room
 
 from .errors import ApiError, bad_parameter, forbidden
@@ -77,8 +79,8 @@ class Selection:
     query: dict[str, Any]
     cursor: keyset.Cursor | None = None
     experiment_ids: list[int] = field(default_factory=list)
-    deidentify: set[str] = field(default_factory=set)  # experiment public ids
-    deidentifier: Deidentifier | None = None
+    # The de-identification of each experiment whose records the reader sees by code.
+    policies: dict[str, Policy] = field(default_factory=dict)
 
     @property
     def descending(self) -> bool:
@@ -240,7 +242,7 @@ def select(
     if room is not None:
         qs = qs.filter(room=room)
         starts = starts.filter(pk=room.pk)
-        query["roomId"] = room.public_id
+        query["roomId"] = params.room_id or scope_id
 
     start = _utc("startTime", params.start)
     end = _utc("endTime", params.end)
@@ -268,10 +270,9 @@ def select(
         cursor=cursor,
         experiment_ids=[e.pk for e in experiments],
     )
-    hidden = [e for e in experiments if not reader.sees_identifiers(e)]
-    if hidden:
-        selection.deidentify = {e.public_id for e in hidden}
-        selection.deidentifier = deidentifier_for(e.pk for e in hidden)
+    selection.policies = {
+        e.public_id: reader.policy(e) for e in experiments if not reader.sees_identifiers(e)
+    }
     return selection
 
 
@@ -320,11 +321,7 @@ def _from_position(sel: Selection) -> QuerySet:
 
 def copy_possible(sel: Selection) -> bool:
     """COPY serves identifier-keeping CSVs of types whose every cell the database can make."""
-    return (
-        connection.vendor == "postgresql"
-        and sel.deidentifier is None
-        and copysql.copy_supported(sel.dt)
-    )
+    return connection.vendor == "postgresql" and not sel.policies and copysql.copy_supported(sel.dt)
 
 
 def ordered(sel: Selection, offset: int = 0) -> QuerySet:
@@ -344,13 +341,20 @@ def next_cursor(sel: Selection, limit: int, offset: int = 0) -> str | None:
 
 
 def json_possible(sel: Selection) -> bool:
-    """PostgreSQL builds the page's JSON itself when no record needs Python (no codes to put
-    in, no media links to sign)."""
-    return (
-        connection.vendor == "postgresql"
-        and sel.deidentifier is None
-        and all(f.kind != T.URL for f in sel.dt.fields)
-    )
+    """PostgreSQL builds the page's JSON itself unless a record needs a media link signed
+    (links are made per request); a de-identified page, which has no links, is then rewritten
+    by its policy (``deidentified_json``): no row passes through the ORM either way."""
+    if connection.vendor != "postgresql":
+        return False
+    links = any(f.kind == T.URL for f in sel.dt.fields)
+    return not links or len(sel.policies) == len(sel.experiment_ids)
+
+
+def deidentified_json(sel: Selection, data: bytes) -> bytes:
+    """A JSON page from ``fetch_json`` as the reader may see it."""
+    if not sel.policies:
+        return data
+    return orjson.dumps(by_experiment(sel.policies, sel.dt, orjson.loads(data)))
 
 
 @dataclass
@@ -418,12 +422,31 @@ def iter_rows(sel: Selection, offset: int = 0) -> Iterator:
         cursor, offset = chunk.next, 0
 
 
+def iter_deidentified(sel: Selection, offset: int = 0, limit: int | None = None) -> Iterator[dict]:
+    """The records of a de-identified CSV from the given position on (at most ``limit``):
+    keyset chunks of JSON built by PostgreSQL as for the JSON pages, each rewritten by the
+    policies (no row passes through the ORM)."""
+    current, start, remaining = sel, offset, limit
+    while remaining is None or remaining > 0:
+        size = STREAM_CHUNK if remaining is None else min(STREAM_CHUNK, remaining)
+        page = fetch_json(current, size, start)
+        yield from by_experiment(sel.policies, sel.dt, orjson.loads(page.data))
+        if not page.has_more or page.next_cursor is None:
+            return
+        if remaining is not None:
+            remaining -= page.returned
+        current, start = replace(sel, cursor=decode_cursor(page.next_cursor)), 0
+
+
 def to_api(sel: Selection, rows: Iterator | list, request: HttpRequest) -> Iterator[dict]:
-    """API records, with signed media links, de-identified where the user sees no identifiers."""
+    """API records, with signed media links, de-identified where the user sees no identifiers
+    (in chunks: each chunk reads the people of its rooms once)."""
     records = T.to_records(sel.dt, rows, lambda name: media.signed_url(request, name))
-    deid = sel.deidentifier
-    if deid is None:
+    if not sel.policies:
         return records
-    hidden = sel.deidentify
-    dt = sel.dt
-    return (deid.record(dt, r) if r.get("experimentId") in hidden else r for r in records)
+    return _deidentified(sel, records)
+
+
+def _deidentified(sel: Selection, records: Iterator[dict]) -> Iterator[dict]:
+    while chunk := list(islice(records, STREAM_CHUNK)):
+        yield from by_experiment(sel.policies, sel.dt, chunk)

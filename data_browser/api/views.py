@@ -130,6 +130,13 @@ def _file(request: HttpRequest, sel: records.Selection, params: records.Params, 
             content_type="text/csv; charset=utf-8",
             headers=headers,
         )
+    if sel.policies and records.json_possible(sel):
+        if params.limit is not None:
+            next_cursor = records.next_cursor(sel, params.limit, params.offset)
+            if next_cursor:
+                headers["X-Next-Cursor"] = next_cursor
+        items = records.iter_deidentified(sel, params.offset, params.limit)
+        return stream(params.format, sel.dt, items, name, headers)
     if params.limit is None:
         rows = records.iter_rows(sel, params.offset)
     else:
@@ -157,7 +164,7 @@ def read(
     limit = params.limit or records.DEFAULT_LIMIT
     if records.json_possible(sel):
         page = records.fetch_json(sel, limit, params.offset)
-        data, returned = page.data, page.returned
+        data, returned = records.deidentified_json(sel, page.data), page.returned
     else:
         page = records.fetch(sel, limit, params.offset)
         data = orjson.dumps(list(records.to_api(sel, page.rows, request)))

@@ -21,15 +21,14 @@ from axes.helpers import get_client_username
 from axes.models import AccessAttempt
 from axes.utils import reset
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
 from django.db.models import Max, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from data_browser import access, audit
-from data_browser.models import AuditEntry
+from data_browser import audit
+from data_browser.models import AuditEntry, Profile
 
 LOCKED = "auth.locked_out"
 _COOL_OFF = "_signin_cool_off"
@@ -71,8 +70,8 @@ def cool_off(request: HttpRequest | None) -> timedelta:
 
 
 def _lab(username: str) -> Any:
-    user = get_user_model().objects.filter(username=username).select_related("profile").first()
-    profile = access.profile(user) if user is not None else None
+    """The lab of the account (deactivated ones too), whose admins see its failed sign-ins."""
+    profile = Profile.objects.filter(user__username=username).select_related("lab").first()
     return profile.lab if profile is not None else None
 
 

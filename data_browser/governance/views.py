@@ -25,9 +25,10 @@ from django.views.decorators.http import require_POST
 
 from data_browser import access, audit, csvcells, downloads
 from data_browser import datatypes as T
-from data_browser.identity import deidentifier_for, participant_code
+from data_browser.identity import Policy, by_experiment, participant_code, person
 from data_browser.media import signed_url
 from data_browser.models import (
+    AuditEntry,
     DataRequest,
     Experiment,
     Membership,
@@ -646,10 +647,39 @@ def _audit_entries(request: HttpRequest) -> tuple[QuerySet, forms.AuditFilterFor
     return entries.order_by("-id"), form
 
 
+class _AuditShown:
+    """Entries as the reader may see them: where they do not see an experiment's identifiers
+    (a lab admin without membership), the scope and details name participants and rooms by
+    code, as their other pages do."""
+
+    def __init__(self, reader: access.Access) -> None:
+        self.reader = reader
+        self._policies: dict[int, Policy] = {}
+
+    def policy(self, entry: AuditEntry) -> Policy | None:
+        if entry.experiment_id is None:
+            return None
+        if entry.experiment_id not in self._policies:
+            exp = entry.experiment
+            self._policies[entry.experiment_id] = self.reader.policy(exp)
+        return self._policies[entry.experiment_id]
+
+    def __call__(self, entry: AuditEntry) -> AuditEntry:
+        policy = self.policy(entry)
+        if policy is not None and not policy.identifiers:
+            entry.scope = policy.label(entry.scope)
+            entry.details = policy.everyone().payload(entry.details)
+        return entry
+
+
 @login_required
 def audit_log(request: HttpRequest) -> HttpResponse:
     entries, form = _audit_entries(request)
-    page = Paginator(entries, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(entries.select_related("experiment"), AUDIT_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    shown = _AuditShown(access.for_request(request))
+    page.object_list = [shown(e) for e in page.object_list]
     query = request.GET.copy()
     query.pop("page", None)
     return render_page(
@@ -684,7 +714,9 @@ def audit_csv(request: HttpRequest) -> HttpResponse:
         buffer = io.StringIO()
         writer = csvcells.Writer(buffer)
         writer.writerow(AUDIT_COLUMNS)
-        for e in entries.iterator(chunk_size=1000):
+        shown = _AuditShown(access.for_request(request))
+        for e in entries.select_related("experiment").iterator(chunk_size=1000):
+            e = shown(e)
             writer.writerow(
                 [
                     csvcells.cell(v)
@@ -731,23 +763,19 @@ def _participant(request: HttpRequest) -> Participant:
 def _own_records(
     request: HttpRequest, participant: Participant, dt: T.DataType, page_number: Any
 ) -> Any:
-    """A page of the participant's own records: their own id and name kept, everyone else
-    replaced by codes, free text and payloads scrubbed of others' identifiers."""
+    """A page of the participant's own records as their copy of their data holds them
+    ("Request my data"): their own id, name and words kept, everyone else by code."""
     reader = access.for_request(request)
     qs = reader.records(dt).filter(participant=participant).order_by("timestamp")
     page = Paginator(T.select(dt, qs), MY_DATA_PAGE_SIZE).get_page(page_number)
     rows = list(page.object_list)
-    records = T.to_records(dt, rows, url_for=lambda name: signed_url(request, name))
-    experiment_ids = set(qs.values_list("experiment_id", flat=True).distinct()[:100])
-    deid = deidentifier_for(experiment_ids)
-    own = {T.PARTICIPANT, T.NAME, T.URL}
-    page.records = []
-    for record in records:
-        clean = deid.record(dt, record)
-        for f in dt.fields:
-            if f.kind in own:
-                clean[f.name] = record[f.name]
-        page.records.append([(f.name, clean.get(f.name)) for f in dt.fields])
+    records = list(T.to_records(dt, rows, url_for=lambda name: signed_url(request, name)))
+    own = person(participant)
+    policies = {r["experimentId"]: Policy.own_copy(r["experimentId"], own) for r in records}
+    page.records = [
+        [(f.name, clean.get(f.name)) for f in dt.fields]
+        for clean in by_experiment(policies, dt, records)
+    ]
     return page
 
 

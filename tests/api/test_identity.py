@@ -7,7 +7,7 @@ import re
 import pytest
 
 from data_browser import datatypes as T
-from data_browser.identity import participant_code
+from data_browser.identity import participant_code, room_code
 from data_browser.models import Participant
 
 pytestmark = pytest.mark.django_db
@@ -57,9 +57,10 @@ def test_no_identifier_leaks_to_users_who_see_codes(world, make_key, api, role, 
 def test_codes_are_the_export_codes_and_address_the_participant(world, make_key, api):
     key = make_key("collaborator")
     code = participant_code(world.experiment.public_id, world.participant.public_id)
-    r = api(f"/data/events/room/{world.room.public_id}", key, limit=10000)
+    room = room_code(world.experiment.public_id, world.room.public_id)
+    r = api(f"/data/events/room/{room}", key, limit=10000)
     assert code in {e["participantId"] for e in r.json()["data"]}
-    by_code = api(f"/data/events/participant/{code}", key, roomId=world.room.public_id)
+    by_code = api(f"/data/events/participant/{code}", key, roomId=room)
     assert by_code.status_code == 200
     data = by_code.json()["data"]
     assert data and {e["participantId"] for e in data} == {code}
@@ -81,7 +82,8 @@ def test_full_rights_see_identifiers_and_may_use_codes_too(world, make_key, api)
 
 
 def test_coded_recordings_have_no_download_link(world, make_key, api):
-    r = api(f"/data/recordings/room/{world.room.public_id}", make_key("collaborator"))
+    room = room_code(world.experiment.public_id, world.room.public_id)
+    r = api(f"/data/recordings/room/{room}", make_key("collaborator"))
     recs = r.json()["data"]
     assert recs and all(
         rec["downloadUrl"] is None and rec["participantName"] is None for rec in recs

@@ -107,7 +107,7 @@ def test_aggregate_and_no_export_right_get_403(world, make_key, api, role):
     for path in (
         f"/data/rooms/experiment/{world.experiment.public_id}",
         f"/data/participants/experiment/{world.experiment.public_id}",
-        f"/data/participants/room/{world.room.public_id}",
+        f"/data/participants/room/{world.room_ref(role)}",
     ):
         r = api(path, key)
         assert r.status_code == 403, (path, r.content)
@@ -209,7 +209,7 @@ def test_component_filters(world, make_key, api, role):
 def test_sync_aggregation_window_averages_per_window_and_participant(world, make_key, api, role):
     key = make_key(role)
     window = 5000
-    path = f"/data/sync/room/{world.room.public_id}"
+    path = f"/data/sync/room/{world.room_ref(role)}"
     r = api(path, key, aggregationWindow=window, limit=10000)
     assert r.status_code == 200, r.content
     data = r.json()["data"]

@@ -23,12 +23,13 @@ def first_cells(page, column: int) -> list[str]:
     return page.locator(f"#records tbody tr td:nth-child({column})").all_inner_texts()
 
 
-def walk_down(page, world, participant_label: str) -> None:
+def walk_down(page, world, participant_label: str, role: str = "owner") -> None:
+    room = world.room_ref(role)  # the room's id, or its code for those who see codes
     page.goto("/")
     page.click("text=Emotion synchrony study")
     page.wait_for_url(re.compile(rf"/e/{world.experiment.public_id}/$"))
-    page.click(f"a:text-is('{world.room.public_id}')")
-    page.wait_for_url(re.compile(rf"/r/{world.room.public_id}/$"))
+    page.click(f"a:text-is('{room}')")
+    page.wait_for_url(re.compile(rf"/r/{room}/$"))
     page.click(f"#table a:text-is('{participant_label}')")
     page.wait_for_url(re.compile(r"/p/[^/]+/$"))
 
@@ -124,7 +125,7 @@ def test_a_researcher_browses_down_to_a_participant_and_explores_the_data(
 def test_a_deidentified_collaborator_only_ever_sees_codes(transactional_db, world, page):
     browser_login(page, "collaborator")
     code = participant_code(world.experiment.public_id, world.participant.public_id)
-    walk_down(page, world, code)
+    walk_down(page, world, code, "collaborator")
     assert page.url.endswith(f"/p/{code}/")
     for dt in T.DATA_TYPES:
         page.click(f"#records .tabs a[data-tab={dt.key}]")
@@ -138,7 +139,7 @@ def test_a_deidentified_collaborator_only_ever_sees_codes(transactional_db, worl
 def test_a_viewer_gets_no_download_buttons(transactional_db, world, page):
     browser_login(page, "viewer")
     code = participant_code(world.experiment.public_id, world.participant.public_id)
-    walk_down(page, world, code)
+    walk_down(page, world, code, "viewer")
     assert page.locator(".export-button").count() == 0
     page.goto(f"/e/{world.experiment.public_id}/")
     assert page.locator(".export-button").count() == 0

@@ -39,7 +39,7 @@ def test_owner_grants_deidentified_export_and_the_collaborator_gets_only_that(
     page.wait_for_url(re.compile(r".*/login/.*"))
 
     browser_login(page, "newresearcher")
-    page.goto(f"/e/{exp}/r/{world.room.public_id}/")
+    page.goto(f"/e/{exp}/r/{world.room_ref('collaborator')}/")  # de-identified: the room's code
     button = page.locator("a.export-button[data-export-level=room]").first
     button.click()
     page.wait_for_selector("#modal input[name=anonymization]")

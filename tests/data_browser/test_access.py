@@ -154,7 +154,7 @@ def test_it_returns_404_for_rooms_and_participants_outside_the_scope(world):
     )
     with pytest.raises(Http404):
         access.for_user(world.user("participant")).room(other_room_participant.room.public_id)
-    room = access.for_user(world.user("viewer")).room(world.room.public_id)
+    room = access.for_user(world.user("viewer")).room(world.room_ref("viewer"))
     viewer = access.for_user(world.user("viewer"))
     code = viewer.ref(world.experiment, world.participant.public_id)
     assert code != world.participant.public_id

@@ -73,7 +73,7 @@ def test_it_downsamples_long_series(client, world):
 
 def test_it_labels_lines_with_codes_for_deidentified_users(client, world):
     login_client(client, world, "collaborator")
-    exp, room = world.experiment.public_id, world.room.public_id
+    exp, room = world.experiment.public_id, world.room_ref("collaborator")
     body = body_of(client, "room_plots", exp, room)
     assert participant_code(exp, world.participant.public_id) in body
     assert world.participant.public_id not in body

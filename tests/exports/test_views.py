@@ -17,12 +17,16 @@ pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
+def room_ref(world, role) -> str:
+    return world.room_ref(role)
+
+
 def post_export(client, world, role, **data):
     client.force_login(world.user(role))
     payload = {
         "level": "room",
         "experiment": world.experiment.public_id,
-        "room": world.room.public_id,
+        "room": room_ref(world, role),
         "fmt": "zip",
         "anonymization": "keep",
         "data_types": ["events", "chat"],
@@ -77,7 +81,7 @@ def test_it_answers_404_for_a_room_of_another_experiment(client, world):
 def test_the_dialog_offers_only_the_modes_of_the_users_right(client, world):
     client.force_login(world.user("collaborator"))
     url = reverse("exports:new") + f"?level=room&experiment={world.experiment.public_id}"
-    url += f"&room={world.room.public_id}"
+    url += f"&room={room_ref(world, 'collaborator')}"
     response = client.get(url, **HTMX)
     html = response.content.decode()
     assert response.status_code == 200
@@ -96,8 +100,8 @@ def test_the_dialog_shows_codes_to_users_who_do_not_see_identifiers(client, worl
     client.force_login(world.user("collaborator"))
     url = (
         reverse("exports:new")
-        + f"?level=type&experiment={world.experiment.public_id}&room={world.room.public_id}"
-        + f"&participant={code}&type=events"
+        + f"?level=type&experiment={world.experiment.public_id}"
+        + f"&room={room_ref(world, 'collaborator')}&participant={code}&type=events"
     )
     html = client.get(url).content.decode()
     assert code in html
