@@ -172,3 +172,4 @@ def scrub_labels(summary: Summary, policy: Policy) -> Summary:
         [policy.label(v) if isinstance(v, str) and i not in rooms else v for i, v in enumerate(row)]
         for row in summary.rows
     ]
+    return summary
