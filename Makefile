@@ -43,7 +43,14 @@ check: setup
 # Chromium), then everything that does not need those servers again on SQLite.
 test: services setup lint check test-postgres test-sqlite
 
-test-postgres: setup
+# axe-core for the browser tests' accessibility scan, from the npm registry (package.json;
+# the dashboard itself needs no npm package).
+node_modules/.installed: package.json package-lock.json
+	command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq npm; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test-postgres: setup node_modules/.installed
 	DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} REDIS_URL=$${REDIS_URL:-$(REDIS_TEST_URL)} \
 	  $(PY) -m pytest $(PYTEST_ARGS)
 
@@ -61,4 +68,4 @@ bench: setup
 	DATABASE_URL=$(BENCH_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) benchmarks/api.py
 
 clean:
-	rm -rf $(VENV) var test-artifacts .pytest_cache
+	rm -rf $(VENV) var test-artifacts .pytest_cache node_modules

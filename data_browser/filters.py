@@ -68,7 +68,7 @@ class RoomFilter(df.FilterSet):
 
 
 class ParticipantFilter(df.FilterSet):
-    role = df.CharFilter(lookup_expr="iexact", widget=_Text("participant_a"))
+    role = df.CharFilter(lookup_expr="iexact", widget=_Text("e.g. participant_a"))
     status = df.ChoiceFilter(choices=RoomParticipant.Status.choices, empty_label="Any status")
 
     class Meta:
@@ -84,19 +84,22 @@ class RecordFilter(df.FilterSet):
         field_name="timestamp",
         lookup_expr="gte",
         label="From (time)",
-        widget=_Text("2024-10-20T14:30:00Z", 20),
+        widget=_Text("e.g. 2024-10-20T14:30:00Z", 20),
     )
     endTime = df.IsoDateTimeFilter(
         field_name="timestamp",
         lookup_expr="lt",
         label="Before (time)",
-        widget=_Text("2024-10-20T15:00:00Z", 20),
+        widget=_Text("e.g. 2024-10-20T15:00:00Z", 20),
     )
     onsetFrom = df.NumberFilter(
-        field_name="onset", lookup_expr="gte", label="Onset from (ms)", widget=_Text("-5000", 8)
+        field_name="onset",
+        lookup_expr="gte",
+        label="Onset from (ms)",
+        widget=_Text("e.g. -5000", 8),
     )
     onsetTo = df.NumberFilter(
-        field_name="onset", lookup_expr="lte", label="Onset to (ms)", widget=_Text("60000", 8)
+        field_name="onset", lookup_expr="lte", label="Onset to (ms)", widget=_Text("e.g. 60000", 8)
     )
     issue = df.ChoiceFilter(
         choices=quality.ISSUE_CHOICES, method="with_issue", label="Quality issue", empty_label="—"
@@ -109,17 +112,16 @@ class RecordFilter(df.FilterSet):
 
 
 def _in_category(queryset: QuerySet, name: str, value: str) -> QuerySet:
-    """Events stored with the category, or stored without one and of a type it covers."""
-    return queryset.filter(T.category_filter(value))
+    return queryset.filter(T.category_filter(value)) if value else queryset
 
 
 def _type_filter(f: T.Field) -> df.Filter:
-    if f.name == "category":
+    if f.name == "category":  # the guide's category dropdown, the categories the API knows
         return df.ChoiceFilter(
-            choices=[(c, c) for c in T.EVENT_CATEGORIES],
+            choices=[(c, c.title()) for c in T.EVENT_CATEGORIES],
             method=_in_category,
-            label=humanize(f.name),
-            empty_label="Any",
+            label="Category",
+            empty_label="Any category",
         )
     if f.kind == T.TEXT:
         return df.CharFilter(
@@ -128,7 +130,18 @@ def _type_filter(f: T.Field) -> df.Filter:
             label=f"{humanize(f.name)} contains",
             widget=_Text("text"),
         )
-    return df.CharFilter(field_name=f.column, label=humanize(f.name), widget=_Text(f.name))
+    return df.CharFilter(
+        field_name=f.column, label=humanize(f.name), widget=_Text(f"e.g. {f.name}")
+    )
+
+
+def suggestion_fields(dt: T.DataType) -> list[T.Field]:
+    """The exact-value filters that offer a pick-list of the values present."""
+    return [
+        dt.get_field(name)
+        for name in dt.filters
+        if dt.get_field(name).kind == T.STR and name != "category"
+    ]
 
 
 def record_filterset(dt: T.DataType) -> type[RecordFilter]:

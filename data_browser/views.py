@@ -35,7 +35,13 @@ from hyperstudy_dash.htmx import render_page
 
 from . import access, overview, plots, presentations, quality
 from . import datatypes as T
-from .filters import ExperimentFilter, ParticipantFilter, RoomFilter, record_filterset
+from .filters import (
+    ExperimentFilter,
+    ParticipantFilter,
+    RoomFilter,
+    record_filterset,
+    suggestion_fields,
+)
 from .identity import Policy
 from .media import signed_url
 from .models import Experiment, Room, RoomParticipant
@@ -53,6 +59,7 @@ from .tables import (
 
 COUNT_CAP = 5_000
 COUNT_CACHE_SECONDS = 60
+SUGGESTIONS = 200  # values offered per pick-list
 LEVEL_TITLES = {"experiment": "Experiment", "room": "Room", "participant": "Participant"}
 
 
@@ -350,7 +357,41 @@ def _records_view(request: HttpRequest, scope: Scope) -> RecordView:
     records = scope.policy.records(dt, records)
     table = table_class(records, people=scope.people, order_by=sort, filtered=bool(request.GET))
     extras = presentations.extras(dt, records, scope.people, qs)
+    extras["suggestions"] = _suggestions(request, scope, dt, filterset)
+    extras["match"] = _match(request, scope, dt, filterset)
     return RecordView(dt, table, filterset, notes + pages.notes, pages, extras)
+
+
+def _suggestions(request: HttpRequest, scope: Scope, dt: T.DataType, filterset) -> dict:
+    """The values present in the scope for the exact-value filters (event types, components,
+    formats…), offered as a pick-list beside the free text; kept a minute like the counts."""
+    key = f"browse:values:{dt.key}:{scope.visibility_key()}"
+    values = cache.get(key)
+    if values is None:
+        base = scope.records(dt).order_by()
+        values = {
+            f.name: sorted(
+                v for v in base.values_list(f.column, flat=True).distinct()[:SUGGESTIONS] if v
+            )
+            for f in suggestion_fields(dt)
+        }
+        cache.set(key, values, COUNT_CACHE_SECONDS)
+    for name in values:
+        if name in filterset.form.fields:
+            filterset.form.fields[name].widget.attrs["list"] = f"values-{name}"
+    return values
+
+
+def _match(request: HttpRequest, scope: Scope, dt: T.DataType, filterset) -> tuple | None:
+    """How many records the filters keep of how many (exact), when a filter is set."""
+    if not filterset.form.has_changed() or not filterset.is_valid():
+        return None
+    key = f"browse:total:{dt.key}:{scope.visibility_key()}"
+    total = cache.get(key)
+    if total is None:
+        total = scope.records(dt).order_by().count()
+        cache.set(key, total, COUNT_CACHE_SECONDS)
+    return filterset.qs.order_by().count(), total
 
 
 def _data_page(request: HttpRequest, scope: Scope, template: str) -> HttpResponse:

@@ -40,5 +40,15 @@
     var none = list.parentElement.querySelector("[data-no-match]");
     if (none) none.hidden = shown > 0;
   });
+  // A table frame that scrolls is a region keyboard users can reach and scroll.
+  function frames(root) {
+    (root || document).querySelectorAll(".table-frame, .table-container").forEach(function (el) {
+      if (!el.hasAttribute("tabindex")) el.setAttribute("tabindex", "0");
+      if (!el.hasAttribute("role")) el.setAttribute("role", "region");
+      if (!el.hasAttribute("aria-label")) el.setAttribute("aria-label", "Table (scrolls)");
+    });
+  }
+  document.addEventListener("htmx:afterSettle", function (event) { frames(event.target); });
+  frames();
   label();
 })();

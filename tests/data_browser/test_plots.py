@@ -85,9 +85,9 @@ def test_a_plot_opens_on_its_own_page(client, world):
     body = body_of(client, "room_plots", exp, room)
     link = re.search(r'class="open-plot" href="([^"]+)"', body).group(1)
     single = client.get(link).content.decode()
-    assert single.count("<svg") == 1 and "<html" in single
+    assert single.count('<svg class="plot"') == 1 and "<html" in single
     other = body_of(client, "room_plots", exp, room, query="?plot=nope")
-    assert "There is no plot “nope”" in other and other.count("<svg") == 3
+    assert "There is no plot “nope”" in other and other.count('<svg class="plot"') == 3
 
 
 def test_the_room_page_loads_its_plots_lazily(client, world):

@@ -103,8 +103,10 @@ def _group_gone(pgid: int) -> bool:
 
 
 def _stop_group(proc: subprocess.Popen) -> None:
+    """Warm shutdown (SIGTERM to the main process only: it lets running tasks finish), then
+    ``kill -9`` of whatever of the group is left."""
     with suppress(ProcessLookupError, subprocess.TimeoutExpired):
-        os.killpg(proc.pid, signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
     with suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # pool processes left behind, if any

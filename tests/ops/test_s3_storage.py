@@ -98,6 +98,8 @@ def test_an_experiment_zip_in_pieces_goes_through_the_store(
             data_types=["events", "chat"],
         )
         wait_for(lambda: ExportJob.objects.get(pk=job.pk).status in Status.values[2:], 120)
+        # The pieces are removed right after the merged file is stored and the job succeeds.
+        wait_for(lambda: not ExportPiece.objects.filter(job=job).exists(), 30)
     job.refresh_from_db()
     assert job.status == Status.SUCCEEDED, job.error
     shutil.rmtree(worker_disk, ignore_errors=True)  # nothing the worker wrote locally is left
