@@ -298,8 +298,56 @@ class Page:
     position: int  # records before this page
 
 
+# Deep offsets: the keys of every SPARSE_EVERY-th row of a selection are kept (built by one
+# scan on the first deep request, dropped when the scope's data changes), so offset=900000
+# becomes a keyset seek to the nearest mark, a short OFFSET below SPARSE_EVERY to the row
+# before the page, and then the cursor's path: the cursor's cost, the rows of plain OFFSET.
+SPARSE_EVERY = 1000
+DEEP_OFFSET = 10 * SPARSE_EVERY  # below this, OFFSET alone is as cheap
+
+
+def _sparse_index(sel: Selection) -> list[tuple[Any, int]]:
+    """(sort value, pk) of the rows at positions SPARSE_EVERY - 1, 2 * SPARSE_EVERY - 1, …"""
+    qs = sel.queryset.order_by(*sel.ordering).values(s=F(sel.sort), p=F("pk"))
+    inner, params = qs.query.get_compiler(using=qs.db).as_sql()
+    digest = hashlib.sha256(f"{inner}\x1f{params!r}".encode()).hexdigest()
+    key = f"api:sparse:{SPARSE_EVERY}:{versions.stamp(sel.experiment_ids)}:{digest}"
+    marks = cache.get(key)
+    if marks is None:
+        sql = (
+            f"SELECT x.s, x.p FROM (SELECT q.*, row_number() OVER () AS rn FROM ({inner}) q) x "
+            "WHERE mod(x.rn, %s) = 0 ORDER BY x.rn"
+        )
+        with connection.cursor() as db:
+            db.execute(sql, (*params, SPARSE_EVERY))
+            marks = [tuple(row) for row in db.fetchall()]
+        cache.set(key, marks, versions.LIFETIME)
+    return marks
+
+
+def positioned(sel: Selection, offset: int) -> tuple[Selection, int]:
+    """A deep offset as the cursor of the row before it (the selection unchanged otherwise)."""
+    if sel.cursor is not None or offset < DEEP_OFFSET or connection.vendor != "postgresql":
+        return sel, offset
+    marks = _sparse_index(sel)
+    k = min(offset // SPARSE_EVERY, len(marks))
+    if k == 0:
+        return sel, offset
+    value, pk = marks[k - 1]
+    cursor = keyset.Cursor(sel.sort, sel.descending, value, pk, k * SPARSE_EVERY)
+    rest = offset - cursor.position
+    if rest:
+        after = keyset.seek(sel.queryset, cursor).order_by(*sel.ordering)
+        edge = list(after.values_list(sel.sort, "pk")[rest - 1 : rest])
+        if not edge:  # past the end
+            return sel, offset
+        cursor = keyset.Cursor(sel.sort, sel.descending, edge[0][0], edge[0][1], offset)
+    return replace(sel, cursor=cursor), 0
+
+
 def fetch(sel: Selection, limit: int, offset: int = 0) -> Page:
     """One page, found by offset or (cheaply, at any depth) by the selection's keyset cursor."""
+    sel, offset = positioned(sel, offset)
     found = keyset.page(
         sel.queryset,
         sel.dt.columns,
@@ -326,12 +374,14 @@ def copy_possible(sel: Selection) -> bool:
 
 def ordered(sel: Selection, offset: int = 0) -> QuerySet:
     """The selection in its order from the request's position (cursor or offset) on."""
+    sel, offset = positioned(sel, offset)
     qs = _from_position(sel)
     return qs[offset:] if offset else qs
 
 
 def next_cursor(sel: Selection, limit: int, offset: int = 0) -> str | None:
     """The cursor after a page of ``limit`` rows, or None on the last page (two index reads)."""
+    sel, offset = positioned(sel, offset)
     start = 0 if sel.cursor is not None else offset
     edge = list(ordered(sel).values_list(sel.sort, "pk")[start + limit - 1 : start + limit + 1])
     if len(edge) < 2:
@@ -371,6 +421,7 @@ def fetch_json(sel: Selection, limit: int, offset: int = 0) -> JsonPage:
     through Python: ``json_agg`` of the page's rows under the API's names (ISO timestamps
     made by the database); the one row after the page tells whether there is more, and the
     page's last keys make the cursor."""
+    sel, offset = positioned(sel, offset)
     cursor = sel.cursor
     qs = _from_position(sel)
     start = 0 if cursor is not None else offset
@@ -405,6 +456,7 @@ def fetch_json(sel: Selection, limit: int, offset: int = 0) -> JsonPage:
 def iter_rows(sel: Selection, offset: int = 0) -> Iterator:
     """Every row of the selection from the given position on, in keyset chunks (constant
     memory, no long-lived server-side cursor)."""
+    sel, offset = positioned(sel, offset)
     cursor = sel.cursor
     while True:
         chunk = keyset.page(
