@@ -42,9 +42,12 @@ def expected_ids(dt: T.DataType, flt: dict) -> list[str]:
     return list(dt.model.objects.filter(**flt).values_list("record_id", flat=True))
 
 
+def csv_rows(body: bytes) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(body.decode())))
+
+
 def body_csv(response) -> list[dict]:
-    text = b"".join(response.streaming_content).decode()
-    return list(csv.DictReader(io.StringIO(text)))
+    return csv_rows(b"".join(response.streaming_content))
 
 
 @pytest.mark.parametrize("dt", T.DATA_TYPES, ids=lambda dt: dt.key)
@@ -351,7 +354,10 @@ def test_full_csv_by_copy_equals_the_python_writer(world, make_key, api, monkeyp
     copied = b"".join(api(path, key, **params).streaming_content)
     monkeypatch.setattr(records, "copy_possible", lambda sel: False)
     python = b"".join(api(path, key, **params).streaming_content)
-    assert copied == python
+    if dt is T.RECORDINGS:  # their links carry the second they were signed in
+        assert signed_files(csv_rows(copied)) == signed_files(csv_rows(python))
+    else:
+        assert copied == python
     assert copied.count(b"\n") > 3
     selection_types = [d for d in T.DATA_TYPES if d is not T.RECORDINGS]
     assert (dt in selection_types) == used_copy(
