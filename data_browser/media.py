@@ -7,6 +7,8 @@ presigned URL. Either works for a script with no session cookie.
 
 from __future__ import annotations
 
+import posixpath
+
 from django.conf import settings
 from django.core import signing
 from django.core.files.storage import default_storage
@@ -24,11 +26,17 @@ def _is_local() -> bool:
     return not settings.AWS_STORAGE_BUCKET_NAME
 
 
+def _store_url(name: str) -> str:
+    """The store's presigned link, which also tells the store how to name the download."""
+    disposition = downloads.content_disposition(posixpath.basename(name))
+    return default_storage.url(name, parameters={"ResponseContentDisposition": disposition})
+
+
 def signed_path(file_name: str | None) -> str | None:
     if not file_name:
         return None
     if not _is_local():
-        return default_storage.url(file_name)
+        return _store_url(file_name)
     token = signing.TimestampSigner(salt=_SALT).sign(file_name)
     return reverse("data_browser:media", args=[signing.b64_encode(token.encode()).decode()])
 
@@ -52,6 +60,6 @@ def media_download(request: HttpRequest, token: str) -> HttpResponse:
     if recording is None or not default_storage.exists(name):
         raise Http404("This recording no longer exists")
     if not _is_local():
-        return redirect(default_storage.url(name))
+        return redirect(_store_url(name))
     filename = f"{recording.record_id}.{recording.format or 'bin'}"
     return downloads.file_response(default_storage.open(name, "rb"), filename)

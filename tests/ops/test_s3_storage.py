@@ -69,8 +69,12 @@ def keys(client, prefix: str) -> list[str]:
 
 
 def fetch(url: str) -> bytes:
+    return fetch_response(url)[0]
+
+
+def fetch_response(url: str) -> tuple[bytes, dict[str, str]]:
     with urllib.request.urlopen(url, timeout=10) as response:
-        return response.read()
+        return response.read(), dict(response.headers)
 
 
 @pytest.mark.worker
@@ -142,7 +146,12 @@ def test_recording_links_are_the_store_s_own_presigned_urls(db, world, s3, clien
     record = next(r for r in response.json()["data"] if r["recordingId"] == recording.record_id)
     assert record["downloadUrl"].startswith(f"{endpoint}/{BUCKET}/")
     assert "Signature=" in record["downloadUrl"] or "X-Amz-Signature=" in record["downloadUrl"]
-    assert fetch(record["downloadUrl"]) == b"\x1a\x45\xdf\xa3 recording bytes"
+    body, headers = fetch_response(record["downloadUrl"])
+    assert body == b"\x1a\x45\xdf\xa3 recording bytes"
+    name = recording.file.name.rsplit("/", 1)[-1]
+    assert headers["Content-Disposition"] == (
+        f"attachment; filename=\"{name}\"; filename*=UTF-8''{name}"
+    )
 
 
 def test_an_export_made_in_this_process_is_stored_and_served_from_the_store(
