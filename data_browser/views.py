@@ -365,6 +365,8 @@ def _records_view(request: HttpRequest, scope: Scope) -> RecordView:
 def _suggestions(request: HttpRequest, scope: Scope, dt: T.DataType, filterset) -> dict:
     """The values present in the scope for the exact-value filters (event types, components,
     formats…), offered as a pick-list beside the free text; kept a minute like the counts."""
+    if not scope.people.identifiers:  # raw values (event types too) may name people
+        return {}
     key = f"browse:values:{dt.key}:{scope.visibility_key()}"
     values = cache.get(key)
     if values is None:
