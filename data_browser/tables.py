@@ -408,6 +408,9 @@ class ExperimentTable(BrowseTable):
     participant_count = tables.Column(verbose_name="Participants", attrs={"td": {"class": "num"}})
     created_at = tables.DateTimeColumn(verbose_name="Created", format="Y-m-d")
 
+    class Meta(BrowseTable.Meta):  # django-tables2 reads only a class's own Meta
+        pass
+
     def __init__(self, *args: Any, browsable: set[int], **kw: Any) -> None:
         self.browsable = browsable
         super().__init__(*args, **kw)
@@ -419,6 +422,9 @@ class RoomTable(BrowseTable):
     status = StatusColumn()
     started_at = tables.DateTimeColumn(verbose_name="Start", format="Y-m-d H:i:s")
     duration = tables.Column(verbose_name="Duration", accessor="length", empty_values=(None,))
+
+    class Meta(BrowseTable.Meta):  # django-tables2 reads only a class's own Meta
+        pass
 
     def __init__(self, *args: Any, people: People, **kw: Any) -> None:
         self.people = people
@@ -439,6 +445,9 @@ class ParticipantTable(BrowseTable):
     role = tables.Column()
     status = StatusColumn()
     data = tables.Column(verbose_name="Data available", empty_values=(), orderable=False)
+
+    class Meta(BrowseTable.Meta):  # django-tables2 reads only a class's own Meta
+        pass
 
     def __init__(self, *args: Any, people: People, room_id: str, **kw: Any) -> None:
         self.people = people

@@ -149,6 +149,27 @@ def test_it_shows_every_level_and_tab_to_members_and_the_participant(client, wor
         assert "HX-Request" in partial["Vary"]
 
 
+@pytest.mark.parametrize("role", ["owner", "collaborator"])
+def test_the_hierarchy_tables_link_each_level_and_show_no_python_values(client, world, role):
+    """Experiments → Rooms → Participants by the links the tables render, each table in the
+    dashboard's own markup (status badges, links), never a cell's dict printed as text."""
+    login_client(client, world, role)
+    exp, room = world.experiment.public_id, room_for(world, role)
+    experiment_url = reverse("data_browser:experiment", args=[exp])
+    room_url = reverse("data_browser:room", args=[exp, room])
+    pages = {
+        reverse("data_browser:experiments"): experiment_url,
+        experiment_url: room_url,
+        room_url: f"{room_url}p/",
+    }
+    for url, child in pages.items():
+        body = text(client.get(url))
+        assert 'class="data-table' in body, url
+        assert f'href="{child}' in body, url
+        assert '<span class="badge' in body, url
+        assert "&#x27;text&#x27;" not in body and "{'text'" not in body, url
+
+
 @pytest.mark.parametrize("role", NO_DATA)
 def test_it_answers_404_to_users_without_a_membership(client, world, role):
     login_client(client, world, role)
