@@ -77,7 +77,7 @@ def build(
         ),
     )
     if member and experiment.retention_until is not None:
-        from .governance.services import Scope, plan_deletion
+        from .governance.deletion import Scope, plan_deletion
 
         plan = plan_deletion(Scope(experiment))
         view.retention_records, view.retention_files = plan.records, plan.files

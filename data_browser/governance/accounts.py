@@ -1,5 +1,5 @@
-"""Lab accounts: invitations and password-reset links, always sent to the person's own
-address.
+"""Lab accounts and keys, managed by the lab's admins: invitations and password-reset
+links (always sent to the person's own address), deactivation, and revoking API keys.
 
 A lab admin never sees or chooses a password: an invited account starts with an unusable
 password, and the link that sets one (Django's password-reset token, valid for
@@ -18,14 +18,15 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from data_browser import access, audit
-from data_browser.models import Profile
+from data_browser.models import ApiKey, Profile
 
 from . import signin
-from .services import GovernanceError
+from .rules import GovernanceError
 
 
 def _lab_admin_lab(actor: Any) -> Any:
@@ -135,3 +136,54 @@ def password_set(user: Any, *, request: HttpRequest) -> None:
         scope=f"account {user.get_username()}",
         details={"via": "emailed link"},
     )
+
+
+def _require_lab_admin(actor: Any) -> int:
+    if not access.is_lab_admin(actor):
+        raise PermissionDenied("Only lab admins manage the lab's accounts and keys.")
+    return access.profile(actor).lab_id
+
+
+def set_user_active(
+    actor: Any, user: Any, *, active: bool, request: HttpRequest | None = None
+) -> None:
+    _require_lab_admin(actor)
+    if not access.lab_users(actor).filter(pk=user.pk).exists():
+        raise PermissionDenied("That account is not in your lab.")
+    if user.pk == actor.pk:
+        raise GovernanceError("You cannot deactivate your own account.")
+    if user.is_active == active:
+        state = "active" if active else "deactivated"
+        raise GovernanceError(f"“{user.get_username()}” is already {state}.")
+    with transaction.atomic():
+        type(user).objects.filter(pk=user.pk).update(is_active=active)
+        user.is_active = active
+        audit.record(
+            "user.activated" if active else "user.deactivated",
+            actor=actor,
+            request=request,
+            lab=access.profile(actor).lab,
+            scope=f"account {user.get_username()}",
+        )
+
+
+def revoke_key(actor: Any, key: ApiKey, *, request: HttpRequest | None = None) -> None:
+    """A lab admin's revocation of any key in the lab (owners revoke their own on the key page)."""
+    _require_lab_admin(actor)
+    with transaction.atomic():
+        locked = access.lab_api_keys(actor).select_for_update().filter(pk=key.pk).first()
+        if locked is None:
+            raise PermissionDenied("That key does not belong to your lab.")
+        if locked.revoked_at is not None:
+            raise GovernanceError(f"The key “{locked.name}” is already revoked.")
+        locked.revoked_at = timezone.now()
+        locked.revoked_by = actor
+        locked.save(update_fields=["revoked_at", "revoked_by"])
+        audit.record(
+            "api_key.revoked",
+            actor=actor,
+            request=request,
+            lab=access.profile(actor).lab,
+            scope=f"key {locked.prefix}…{locked.last_four}",
+            details={"key": str(locked), "owner": locked.user.get_username(), "by": "lab admin"},
+        )

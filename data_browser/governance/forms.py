@@ -1,7 +1,8 @@
 """Forms of the access, data-request, deletion and audit pages.
 
 They check the shape of the input (a right that exists, a date that is not in the
-past); the rules that need the database live in ``services``.
+past); the rules that need the database live in the feature modules
+(``memberships``, ``retention``, ...).
 """
 
 from __future__ import annotations

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import services
+from . import retention
 
 
 @shared_task(name="governance.run_retention")
 def run_retention() -> dict[str, int]:
     """Idempotent: a second run on the same day finds nothing left to delete."""
-    run = services.run_retention()
+    run = retention.run_retention()
     return {exp: plan.records for exp, plan in run.deleted.items()}

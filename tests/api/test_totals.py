@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from data_browser import datatypes as T
-from data_browser.governance.services import Scope, delete_data
+from data_browser.governance.deletion import Scope, delete_data
 from data_browser.ingest import ingest
 from data_browser.models import Event, RoomParticipant
 

@@ -10,7 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from data_browser import datatypes as T
-from data_browser.governance import services as S
+from data_browser.governance import retention
+from data_browser.governance.rules import GovernanceError
 from data_browser.governance.tasks import run_retention as retention_task
 from data_browser.ingest import ingest
 from data_browser.models import AuditEntry, Experiment, Room
@@ -34,8 +35,10 @@ def test_a_date_in_the_past_is_refused_and_nothing_changes(client, world):
     world.experiment.refresh_from_db()
     assert world.experiment.retention_until is None
     assert not AuditEntry.objects.filter(action="retention.set").exists()
-    with pytest.raises(S.GovernanceError):
-        S.set_retention(world.user("owner"), world.experiment, date(2020, 1, 1), today=FROZEN)
+    with pytest.raises(GovernanceError):
+        retention.set_retention(
+            world.user("owner"), world.experiment, date(2020, 1, 1), today=FROZEN
+        )
 
 
 def test_owners_set_and_clear_the_date(client, world):
@@ -72,7 +75,7 @@ def test_the_run_deletes_what_is_past_its_date_and_a_second_run_changes_nothing(
     solo_before = counts(world.solo)
     assert sum(solo_before.values()) > 0
 
-    first = S.run_retention(today=FROZEN)
+    first = retention.run_retention(today=FROZEN)
     assert set(first.deleted) == {world.solo.public_id}
     assert first.deleted[world.solo.public_id].counts == solo_before
     assert counts(world.solo) == dict.fromkeys(T.BY_KEY, 0)
@@ -86,7 +89,7 @@ def test_the_run_deletes_what_is_past_its_date_and_a_second_run_changes_nothing(
     assert run_entry.details["deleted"] == {world.solo.public_id: solo_before}
 
     state = (counts(world.solo), counts(world.experiment), world.solo.status)
-    second = S.run_retention(today=FROZEN)
+    second = retention.run_retention(today=FROZEN)
     assert second.deleted == {} and second.records == 0
     world.solo.refresh_from_db()
     assert (counts(world.solo), counts(world.experiment), world.solo.status) == state

@@ -6,7 +6,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from data_browser.governance.services import run_retention
+from data_browser.governance.retention import run_retention
 
 
 class Command(BaseCommand):
