@@ -76,6 +76,22 @@ class ParticipantFilter(df.FilterSet):
         fields = ["role", "status"]
 
 
+# Onsets are milliseconds in a 64-bit column; a bound past what any session lasts is an
+# input error (a number past the column's range would not compile to SQL at all).
+ONSET_LIMIT_MS = 10**15
+
+
+def _onset_filter(lookup: str, label: str, example: str) -> df.NumberFilter:
+    return df.NumberFilter(
+        field_name="onset",
+        lookup_expr=lookup,
+        label=label,
+        widget=_Text(example, 8),
+        min_value=-ONSET_LIMIT_MS,
+        max_value=ONSET_LIMIT_MS,
+    )
+
+
 class RecordFilter(df.FilterSet):
     """Time and onset ranges every type has; the type's own filters are added by
     ``record_filterset``."""
@@ -92,15 +108,8 @@ class RecordFilter(df.FilterSet):
         label="Before (time)",
         widget=_Text("e.g. 2024-10-20T15:00:00Z", 20),
     )
-    onsetFrom = df.NumberFilter(
-        field_name="onset",
-        lookup_expr="gte",
-        label="Onset from (ms)",
-        widget=_Text("e.g. -5000", 8),
-    )
-    onsetTo = df.NumberFilter(
-        field_name="onset", lookup_expr="lte", label="Onset to (ms)", widget=_Text("e.g. 60000", 8)
-    )
+    onsetFrom = _onset_filter("gte", "Onset from (ms)", "e.g. -5000")
+    onsetTo = _onset_filter("lte", "Onset to (ms)", "e.g. 60000")
     issue = df.ChoiceFilter(
         choices=quality.ISSUE_CHOICES, method="with_issue", label="Quality issue", empty_label="—"
     )

@@ -526,6 +526,7 @@ def past_end() -> str:
         ("?tab=events&startTime=yesterday", "was ignored"),
         ("?tab=events&endTime=2024-13-45", "was ignored"),
         ("?tab=events&onsetFrom=abc", "was ignored"),
+        ("?tab=events&onsetTo=1e19", "was ignored"),
         ("?tab=events&after=garbage", "not valid"),
         ("?tab=events&after=PAST_END", "no rows past that point"),
         ("?tab=events&before=x,y", "not valid"),
