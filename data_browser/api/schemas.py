@@ -11,10 +11,12 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.conf import settings
+from django_filters import filters as df
 from ninja import Field, Schema
 from pydantic import ConfigDict, create_model
 
 from data_browser import datatypes as T
+from data_browser.filters import record_filterset
 
 from .errors import ALL_CODES
 from .records import DEFAULT_LIMIT
@@ -193,12 +195,32 @@ FILTER_FIELDS: dict[str, tuple[Any, Any]] = {
 }
 
 
+def _filter_field(f: df.Filter) -> tuple[Any, Any]:
+    """A filter of the record FilterSet (the dashboard's filter form, which the data
+    endpoints take as query parameters too) as the spec describes it."""
+    label = str(f.label)
+    if isinstance(f, df.ChoiceFilter):
+        choices = tuple(str(value) for value, _ in f.extra["choices"])
+        return Literal[choices], Field(None, description=label)
+    if isinstance(f, df.NumberFilter):
+        bound = "at most" if f.lookup_expr == "lte" else "at least"
+        limit = f.extra["max_value"]
+        description = f"{label}: records whose onset is {bound} this"
+        return float, Field(None, ge=-limit, le=limit, description=description)
+    exact = f.lookup_expr == "exact"
+    how = "exactly this value" if exact else "containing this text, any case"
+    return str, Field(None, max_length=200, description=f"{label}: records with {how}")
+
+
 def params_schema(dt: T.DataType) -> type[Schema]:
-    """DataParams plus the type's own parameters."""
-    if not dt.api_filters:
-        return DataParams
+    """DataParams plus the type's own parameters: those the later edition names and the
+    other filters of the type's FilterSet."""
+    fields = {f: FILTER_FIELDS[f] for f in dt.api_filters}
+    for name, f in record_filterset(dt).base_filters.items():
+        if name not in DataParams.model_fields and name not in fields:
+            fields[name] = _filter_field(f)
     name = "".join(p.capitalize() for p in dt.file_stem.split("_")) + "Params"
-    return create_model(name, __base__=DataParams, **{f: FILTER_FIELDS[f] for f in dt.api_filters})
+    return create_model(name, __base__=DataParams, **fields)
 
 
 PARAMS_SCHEMAS = {dt.key: params_schema(dt) for dt in T.DATA_TYPES}

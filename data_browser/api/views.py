@@ -339,6 +339,7 @@ class Health(Schema):
 def health(request: HttpRequest) -> HttpResponse:
     """`{"status": "healthy", "version", "timestamp"}`, or `"degraded"` with a 503 when the
     database or the broker is down (the state of each is under `checks`). No key needed."""
+    errors.reject_unknown_parameters(request, ())
     return api_health(VERSION)
 
 

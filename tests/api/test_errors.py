@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import pytest
 
+from data_browser.api import ratelimit
 from data_browser.models import Room
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _one_window(monkeypatch):
+    """The limits count in fixed windows of the clock; a test's requests all fall in one
+    minute and one hour (the first second of the next hour), however slow the machine."""
+    pinned = (int(time.time()) // 3600 + 1) * 3600 + 1
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: pinned))
 
 
 @pytest.mark.parametrize(
@@ -26,6 +36,10 @@ pytestmark = pytest.mark.django_db
         ({"format": "xml"}, "format"),
         ({"cursor": "not-a-cursor"}, "cursor"),
         ({"offset": "5", "cursor": "x"}, "cursor"),
+        ({"onsetFrom": "soon"}, "onsetFrom"),
+        ({"onsetTo": "9.223372036854776e+18"}, "onsetTo"),
+        ({"issue": "everything"}, "issue"),
+        ({"category": "sound"}, "category"),
     ],
 )
 def test_a_bad_parameter_is_a_400_naming_it(world, make_key, api, params, parameter):
@@ -251,3 +265,27 @@ def test_the_hourly_budget_of_a_key_is_429(world, make_key, api, settings):
     assert r.json()["error"]["details"]["window"] == "hour"
     assert 1 <= int(r["Retry-After"]) <= 3600
     assert api(paths[0], make_key(), limit=1).status_code == 200
+
+
+def test_health_takes_no_query_parameters(client, db):
+    r = client.get("/api/v3/health", {"verbose": "1"})
+    assert r.status_code == 400
+    assert r.json()["error"]["details"]["parameter"] == "verbose"
+
+
+def test_the_spec_names_every_filter_the_data_endpoints_take(client, db):
+    """The filters of the dashboard's filter form are query parameters of the data endpoints
+    too: each is in the spec, with its choices where it has them."""
+    from data_browser import datatypes as T
+    from data_browser.filters import record_filterset
+
+    spec = client.get("/api/v3/openapi.json").json()
+    for dt in T.DATA_TYPES:
+        path = "/api/v3/data/" + dt.api_name + "/{scope}/{scopeId}"
+        operation = spec["paths"][path]["get"]
+        named = {p["name"]: p for p in operation["parameters"]}
+        assert set(record_filterset(dt).base_filters) <= set(named), dt.key
+        issue = named["issue"]["schema"]
+        assert {"onset_mismatch", "missing_fields", "after_end"} <= set(
+            issue.get("enum") or issue["anyOf"][0]["enum"]
+        )
