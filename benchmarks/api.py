@@ -31,15 +31,21 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
-import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 
-from common import DEID_EXPERIMENTS, DEID_PEOPLE_PER_ROOM, EXPERIMENT, ROOT, line, seed_deid, timed
+from common import (
+    DEID_EXPERIMENTS,
+    DEID_PEOPLE_PER_ROOM,
+    EXPERIMENT,
+    gunicorn,
+    line,
+    seed_deid,
+    timed,
+)
 
 
 def main() -> None:
@@ -235,39 +241,14 @@ def orjson_ids(body: bytes) -> list[str]:
 
 def load_test(args, key: str, rooms: list[str]) -> None:
     env = {
-        **os.environ,
-        "DJANGO_DEBUG": "0",
         "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/3",
         "API_RATE_LIMIT_PER_KEY": str(10**9),
         "API_RATE_LIMIT_PER_ADDRESS": str(10**9),
         "API_RATE_LIMIT_PER_KEY_HOUR": str(10**9),
         "API_RATE_LIMIT_PER_ENDPOINT": str(10**9),
     }
-    server = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/gunicorn"),
-            "hyperstudy_dash.wsgi",
-            "--bind",
-            f"127.0.0.1:{args.port}",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{args.port}/api/v3"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{base}/openapi.json", timeout=2)  # noqa: S310
-                break
-            except OSError:
-                time.sleep(0.2)
+    with gunicorn(args.port, env) as server:
+        base = f"{server}/api/v3"
         latencies: list[float] = []
         errors: list[str] = []
         lock = threading.Lock()
@@ -315,9 +296,6 @@ def load_test(args, key: str, rooms: list[str]) -> None:
             f"{' ' + str(sorted(set(errors))[:3]) if errors else ''}; "
             f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
         )
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@ code of a baseline commit, same run.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/hyperstudy_large \\
     REDIS_URL=redis://127.0.0.1:6379/1 .venv/bin/python benchmarks/browse.py \\
-      [--repeat 15] [--scale large] [--baseline 039dda3] [--rounds 5]
+      [--repeat 15] [--scale large] [--baseline 039dda3] [--rounds 5] \\
+      [--browser-runs 7] [--browser-only | --skip-browser]
 
 Server time is a request through Django's test client (every middleware, the session, the
 access layer, the template), signed in as the owner. The baseline is the SELECT of the same
@@ -27,6 +28,24 @@ access layer, the template), signed in as the owner. The baseline is the SELECT 
    alternating rounds (the median of each), so load from other processes hits both alike.
    Target: the first page <= 1.5x the baseline's. ``--baseline ""`` skips the section; the
    baseline's Python packages must be installed (``pip install -e '.[bench]'``).
+6. In Chromium (``/usr/bin/chromium`` through Playwright, as the browser tests launch it;
+   ``CHROMIUM_PATH`` overrides), 1280 x 800, signed in as the owner, against gunicorn
+   started on a free port with scripts/run.sh's flags and DEBUG off (without run.sh's worker
+   and beat), after 24 requests that warm each of its threads. Medians of
+   ``--browser-runs``:
+   - click to painted table: ``performance.now()`` at the click on an htmx link (capture
+     phase), then the first ``htmx:afterSwap`` of the ``#records`` region, then a message
+     posted from the next ``requestAnimationFrame``, which arrives once that frame is
+     rendered. For the onset sort header (ascending -> descending, from a fresh load of the
+     events tab) and the tabs events -> chat and chat -> events. Target: <= 150 ms. Printed
+     beside it, from the same clicks: when the XHR's response had arrived (and its server
+     time, responseStart - requestStart), htmx's history snapshot, the swap and the settle.
+   - navigation to the events tab (Navigation Timing API, warm: static files cached):
+     server time responseEnd - requestStart vs this section's measure of section 1's first
+     page (the test client, in the same rounds as the navigations), target <= 1.2x; for
+     reference the same page through urllib (HTTP, no browser), first byte,
+     DOMContentLoaded and load.
+   ``--browser-only`` runs this section alone; ``--skip-browser`` leaves it out.
 
 Idempotent: migrates and loads the demo if missing (``seed_demo --scale large``; a smaller
 ``--scale`` for a quick run on a shared machine, in a database of its own) and
@@ -42,9 +61,10 @@ import statistics
 import subprocess
 import sys
 import types
+import urllib.request
 from pathlib import Path
 
-from common import EXPERIMENT, ROOT, line, timed
+from common import EXPERIMENT, ROOT, gunicorn, line, timed
 
 PER_PAGE = 50
 BASELINE = "039dda3"
@@ -56,6 +76,11 @@ def main() -> None:
     parser.add_argument("--scale", default="large", help="demo scale to load when missing")
     parser.add_argument("--baseline", default=BASELINE, help='commit to compare with ("": none)')
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds vs baseline")
+    parser.add_argument("--browser-runs", type=int, default=7, help="Chromium timings (median)")
+    parser.add_argument(
+        "--browser-only", action="store_true", help="section 6 only (with its reference)"
+    )
+    parser.add_argument("--skip-browser", action="store_true", help="no section 6")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -92,7 +117,8 @@ def main() -> None:
     room = Room.objects.filter(experiment=experiment).order_by("started_at").last()
     rp = RoomParticipant.objects.filter(room=room).select_related("participant").first()
     events = dt.model.objects.filter(experiment=experiment)
-    print(f"Demo ({args.scale}): {events.count():,} events in {EXPERIMENT}")
+    n_events = events.count()
+    print(f"Demo ({args.scale}): {n_events:,} events in {EXPERIMENT}")
 
     client = Client()
     client.force_login(get_user_model().objects.get(username="owner"))
@@ -116,7 +142,7 @@ def main() -> None:
         return timed(run, args.repeat, warmup=2)
 
     exp_url = reverse("data_browser:experiment_data", args=[EXPERIMENT]) + "?tab=events"
-    depth = min(10_000, events.count() - PER_PAGE)
+    depth = min(10_000, n_events - PER_PAGE)
     onset, pk = events.order_by("onset", "id").values_list("onset", "id")[depth - 1]
     deep_url = f"{exp_url}&after={keyset.Cursor('onset', False, onset, pk, depth).sign()}"
     deep_rows = events.filter(onset__gte=onset).exclude(onset=onset, id__lte=pk)
@@ -125,6 +151,10 @@ def main() -> None:
     filtered_url = f"{exp_url}&category=media"
 
     ok = True
+    if args.browser_only:
+        ok &= browser_timings(args, exp_url, lambda: page(exp_url), n_events)
+        print("\nall targets met" if ok else "\nsome targets missed (see OVER above)")
+        return
     print(
         f"\n1. Events tab, experiment level: server time vs bare SELECT of the same {PER_PAGE} rows"
     )
@@ -181,7 +211,180 @@ def main() -> None:
             ):
                 ours, theirs = alternate(lambda u=ours_url: page(u), baseline, old_url, args)
                 ok &= line(f"{label} vs {args.baseline}", ours, theirs, target)
+    if not args.skip_browser:
+        ok &= browser_timings(args, exp_url, lambda: page(exp_url), n_events)
     print("\nall targets met" if ok else "\nsome targets missed (see OVER above)")
+
+
+# Section 6: in Chromium, against gunicorn.
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+# Installed in every page before its scripts run. A click on an htmx link notes
+# performance.now(); the first htmx:afterSwap of the #records region after it (the new
+# region, in the document) asks for the next frame, and a message posted from that frame's
+# requestAnimationFrame arrives once the frame is rendered: that is "painted". The XHR's
+# resource timing splits the time into request + server + transfer and what the browser did.
+PAINT_PROBE = """
+(() => {
+  const b = (window.__paint = { done: null });
+  const mark = (name) => {
+    if (b.t0 != null && b[name] == null) b[name] = performance.now() - b.t0;
+  };
+  document.addEventListener("click", (e) => {
+    if (!e.target.closest("a[hx-get]")) return;
+    performance.clearResourceTimings();
+    b.t0 = performance.now();
+    b.history = b.pushed = b.swapped = b.settled = b.done = null;
+  }, true);
+  document.addEventListener("htmx:beforeHistorySave", () => mark("history"));
+  document.addEventListener("htmx:pushedIntoHistory", () => mark("pushed"));
+  document.addEventListener("htmx:afterSwap", (e) => {
+    if (b.swapped != null || e.target.id !== "records") return;
+    mark("swapped");
+    requestAnimationFrame(() => {
+      const channel = new MessageChannel();
+      channel.port1.onmessage = () => {
+        const xhr = performance.getEntriesByType("resource")
+          .filter((r) => r.initiatorType === "xmlhttprequest").pop();
+        b.done = {
+          painted: performance.now() - b.t0,
+          server: xhr ? xhr.responseStart - xhr.requestStart : null,
+          received: xhr ? xhr.responseEnd - b.t0 : null,
+        };
+      };
+      channel.port2.postMessage(null);
+    });
+  });
+  document.addEventListener("htmx:afterSettle", (e) => {
+    if (e.target.id === "records" && b.swapped != null) mark("settled");
+  });
+})();
+"""
+
+NAVIGATION = """() => {
+  const n = performance.getEntriesByType("navigation")[0];
+  return {
+    server: n.responseEnd - n.requestStart,
+    ttfb: n.responseStart - n.requestStart,
+    dcl: n.domContentLoadedEventEnd,
+    load: n.loadEventEnd,
+  };
+}"""
+
+
+def browser_timings(args, exp_url: str, test_client_page, n_events: int) -> bool:
+    """Section 6: click -> painted table, and the events tab's navigation timing, in Chromium
+    against gunicorn on this database. The page's server time is compared with section 1's
+    measure of the same page (``test_client_page``: the Django test client in this process),
+    taken in the same rounds as the browser's navigations so that load hits both alike."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.test import Client
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test client's ORM calls
+    # between its calls are plain synchronous ones (as in tests/conftest.py).
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    call_command("collectstatic", interactive=False, verbosity=0)  # WhiteNoise, DEBUG off
+    client = Client()
+    client.force_login(get_user_model().objects.get(username="owner"))
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    n = args.browser_runs
+    print(
+        f"\n6. In Chromium against gunicorn (DEBUG off), 1280 x 800, signed in as the owner: "
+        f"median of {n}"
+    )
+    ok = True
+    with gunicorn() as base, sync_playwright() as p:
+        cookie = f"{settings.SESSION_COOKIE_NAME}={session}"
+
+        def over_http() -> None:
+            request = urllib.request.Request(base + exp_url, headers={"Cookie": cookie})  # noqa: S310
+            with urllib.request.urlopen(request) as response:  # noqa: S310
+                assert response.status == 200 and b'id="records"' in response.read()
+
+        for _ in range(24):  # warm every thread of both processes (its connection, caches)
+            over_http()
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 800})
+        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": base}])
+        context.add_init_script(PAINT_PROBE)
+        page = context.new_page()
+        page.set_default_timeout(120_000)
+
+        def click(selector: str) -> dict:
+            page.click(selector)
+            page.wait_for_function("window.__paint.done && window.__paint.settled != null")
+            return page.evaluate("window.__paint")
+
+        def show(label: str, runs: list[dict]) -> bool:
+            def median(key: str) -> float:
+                return statistics.median(r["done"].get(key, r.get(key)) or 0.0 for r in runs)
+
+            painted = median("painted")
+            met = painted <= 150
+            print(f"  {label:<58} {painted:9.1f} ms  {'ok' if met else 'OVER 150 ms'}")
+            print(
+                f"    after the click: response in {median('received'):.1f} (server "
+                f"{median('server'):.1f}), history snapshot {median('history'):.1f}-"
+                f"{median('pushed'):.1f}, swapped {median('swapped'):.1f}, painted "
+                f"{painted:.1f}, settled {median('settled'):.1f} ms"
+            )
+            return met
+
+        sort_header = "#records thead th a[href*='sort=-onset']"
+        page.goto(exp_url)
+        click(sort_header)  # warm-up: static files cached, the server's caches filled
+        sorts = []
+        for _ in range(n):
+            page.goto(exp_url)
+            sorts.append(click(sort_header))
+        print("  click to painted table (target <= 150 ms):")
+        ok &= show("sort header: events by onset, ascending -> descending", sorts)
+        page.goto(exp_url)
+        to_chat, to_events = [], []
+        click("#records .tabs a[data-tab=chat]")  # warm-up
+        click("#records .tabs a[data-tab=events]")
+        for _ in range(n):
+            to_chat.append(click("#records .tabs a[data-tab=chat]"))
+            to_events.append(click("#records .tabs a[data-tab=events]"))
+        ok &= show("tab: events -> chat", to_chat)
+        ok &= show(f"tab: chat -> events ({n_events:,} events)", to_events)
+
+        navigations, http, reference = [], [], []
+        for _ in range(n):  # interleaved rounds: browser, HTTP client, test client
+            page.goto(exp_url, wait_until="load")
+            page.wait_for_function("performance.getEntriesByType('navigation')[0].loadEventEnd > 0")
+            navigations.append(page.evaluate(NAVIGATION))
+            http.append(timed(over_http, 1, warmup=0))
+            reference.append(timed(test_client_page, 1, warmup=0))
+        browser.close()
+
+    def median(key: str) -> float:
+        return statistics.median(nav[key] for nav in navigations)
+
+    print("  navigation to the experiment's events tab (Navigation Timing):")
+    reference_ms = statistics.median(reference)
+    ok &= line(
+        "server: responseEnd - requestStart vs section 1 (test client)",
+        median("server"),
+        reference_ms,
+        1.2,
+    )
+    line(
+        "  the same page over HTTP, no browser (urllib) vs the same",
+        statistics.median(http),
+        reference_ms,
+    )
+    for key, label in (
+        ("ttfb", "first byte: responseStart - requestStart"),
+        ("dcl", "DOMContentLoaded (end, from navigation start)"),
+        ("load", "load (end, from navigation start)"),
+    ):
+        print(f"  {label:<58} {median(key):9.1f} ms")
+    return ok
 
 
 def alternate(ours, baseline: Baseline, url: str, args) -> tuple[float, float]:

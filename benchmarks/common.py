@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,3 +131,59 @@ def event_count(experiment) -> int:
     from data_browser.models import Event
 
     return Event.objects.filter(experiment=experiment).count()
+
+
+# The dashboard as `make run` serves it, for the benchmarks that go through HTTP.
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn(port: int | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
+    """gunicorn with scripts/run.sh's flags (2 processes x 4 threads, DEBUG off) on loopback,
+    serving the code beside this script on the benchmark's DATABASE_URL and REDIS_URL, without
+    run.sh's worker and beat (beat's periodic jobs would touch the benchmark's data). Yields
+    the base URL once ``/healthz`` answers; stops the server's process group after."""
+    import signal
+    import subprocess
+    import urllib.request
+
+    port = port or free_port()
+    server = subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "hyperstudy_dash.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_DEBUG": "0", **(env or {})},
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/healthz", timeout=2)  # noqa: S310
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"gunicorn did not answer on {base}") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
