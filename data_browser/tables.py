@@ -11,7 +11,7 @@ its value into a ``cell`` (text, and the markup, tooltip, class or link around i
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache, lru_cache
@@ -449,15 +449,21 @@ class ParticipantTable(BrowseTable):
     class Meta(BrowseTable.Meta):  # django-tables2 reads only a class's own Meta
         pass
 
-    def __init__(self, *args: Any, people: People, room_id: str, **kw: Any) -> None:
+    def __init__(
+        self, *args: Any, people: People, room_id: str, roles: Callable[[str], str], **kw: Any
+    ) -> None:
         self.people = people
         self.room_id = room_id
+        self.roles = roles  # a role as the reader may see it (it can name a participant)
         super().__init__(*args, **kw)
         if not people.identifiers:
             self.columns["participant"].column.orderable = False
 
     def render_participant(self, value) -> dict[str, Any]:
         return self.people.cell(self.room_id, self.people.ref(value.public_id))
+
+    def render_role(self, value: str) -> str:
+        return self.roles(value)
 
     def render_data(self, record) -> dict[str, Any]:
         """The types this participant has records of, each linked to its tab of their viewer."""

@@ -107,6 +107,14 @@ class Scope:
     def ref(self) -> str | None:
         return self.people.ref(self.rp.participant.public_id) if self.rp else None
 
+    def role(self, value: str) -> str:
+        """A role in this scope's room as the reader may see it (it can name a participant)."""
+        return self.policy.room_label(self.room.public_id, value)
+
+    @property
+    def rp_role(self) -> str:
+        return self.role(self.rp.role) if self.rp is not None and self.rp.role else ""
+
     @property
     def crumbs(self) -> list[tuple[str, str]]:
         exp = self.experiment
@@ -300,7 +308,9 @@ def room(request: HttpRequest, exp_id: str, room_id: str) -> HttpResponse:
         .annotate(**has)
     )
     filterset = ParticipantFilter(request.GET, queryset=qs)
-    table = ParticipantTable(filterset.qs, people=scope.people, room_id=scope.room_ref)
+    table = ParticipantTable(
+        filterset.qs, people=scope.people, room_id=scope.room_ref, roles=scope.role
+    )
     return _table_page(request, "data_browser/room.html", table, filterset, scope)
 
 

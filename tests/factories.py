@@ -250,7 +250,8 @@ def hostile_room(experiment, room_id: str = "room_hostile9f3k2a") -> HostileRoom
         email="bart@fenwhistle.example",
         ip_address="2001:db8::4f:11",
     )
-    for who, role in ((alice, "host"), (bob, "guest")):
+    # Roles as some experiment software writes them: with the person's id or first name.
+    for who, role in ((alice, f"host_{alice.public_id}"), (bob, "guest_Bartholomew")):
         RoomParticipantFactory(room=room, participant=who, role=role)
     core = room_id.removeprefix("room_")
     for i, (me, other) in enumerate(((alice, bob), (bob, alice))):

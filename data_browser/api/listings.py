@@ -185,6 +185,7 @@ def _participants(sc: Scope, sort: str, order: str) -> tuple[Any, Any]:
             record["completedAt"] = T.iso(record["completedAt"])
             if sc.deidentified:
                 record["participantId"] = sc.policy.participant(record["participantId"])
+                record["role"] = sc.policy.room_label(record["roomId"], record["role"])
                 record["roomId"] = sc.policy.room(record["roomId"])
                 record["name"] = record["email"] = None
             yield record
