@@ -9,6 +9,7 @@ Field names are the API's (camelCase, in the order of the API reference);
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -61,6 +62,14 @@ DEIDENTIFY = {
 }
 
 
+def readable(name: str) -> str:
+    """An API name in words: camelCase split, the first letter capitalised, ID and URL."""
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).lower().split()
+    words = [{"id": "ID", "ids": "IDs", "url": "URL"}.get(w, w) for w in words]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
@@ -74,6 +83,12 @@ class Field:
     def deidentify(self) -> str:
         """What de-identification does with this field (one of KEEP … SCRUB)."""
         return DEIDENTIFY[self.kind]
+
+    @property
+    def label(self) -> str:
+        """The name a reader sees (``componentType`` → "Component type", ``sessionId`` →
+        "Session ID"); the API name stays in exports and on hover."""
+        return readable(self.name)
 
     @property
     def writable(self) -> bool:

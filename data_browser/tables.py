@@ -234,14 +234,30 @@ class BrowseTable(tables.Table):
         empty_text = "Nothing matches."
 
 
+class DetailColumn(tables.Column):
+    """The first cell of a record row: the button that expands the row into the whole record
+    (``views.record_detail``, loaded by htmx under the row)."""
+
+    def __init__(self) -> None:
+        super().__init__(verbose_name="Details", orderable=False, attrs={"th": {"class": "toggle"}})
+
+
 class RecordTable(BrowseTable):
-    """One page of records of one type, its cells prepared by its columns."""
+    """One page of records of one type, its cells prepared by its columns; ``details`` are
+    the URLs of the rows' expanded records, in the rows' order."""
 
     people: People
     room_field: str
 
     def __init__(
-        self, rows: list[dict], *, people: People, order_by: str, filtered: bool, **kw: Any
+        self,
+        rows: list[dict],
+        *,
+        people: People,
+        order_by: str,
+        filtered: bool,
+        details: Sequence[str],
+        **kw: Any,
     ) -> None:
         self.people = people
         matching = " match these filters" if filtered else ""
@@ -249,14 +265,19 @@ class RecordTable(BrowseTable):
             PreparedRows(rows), order_by=order_by, empty_text=f"No records{matching}.", **kw
         )
         columns = [
-            (bc.name, bc.column, cell("—", "num" if bc.column.num else "")) for bc in self.columns
+            (bc.name, bc.column, cell("—", "num" if bc.column.num else ""))
+            for bc in self.columns
+            if not isinstance(bc.column, DetailColumn)
         ]
         self.cells = [
             [
-                empty if (v := record.get(name)) in (None, "") else column.cell(v, record, self)
-                for name, column, empty in columns
+                cell("Show the whole record", "detail", url=url),
+                *(
+                    empty if (v := record.get(name)) in (None, "") else column.cell(v, record, self)
+                    for name, column, empty in columns
+                ),
             ]
-            for record in rows
+            for record, url in zip(rows, details, strict=True)
         ]
 
 
@@ -299,8 +320,8 @@ def _record_table(key: str, level: str, identifiers: bool) -> type[RecordTable]:
         for f in visible_fields(dt, level, identifiers)
     }
     room_field = next(f.name for f in dt.fields if f.kind == T.ROOM)
-    attrs: dict[str, Any] = {**columns, "room_field": room_field}
-    attrs["Meta"] = type("Meta", (RecordTable.Meta,), {"sequence": tuple(columns)})
+    attrs: dict[str, Any] = {"detail": DetailColumn(), **columns, "room_field": room_field}
+    attrs["Meta"] = type("Meta", (RecordTable.Meta,), {"sequence": ("detail", *columns)})
     return type(f"{dt.model.__name__}Table", (RecordTable,), attrs)
 
 

@@ -16,6 +16,7 @@ urlpatterns = [
     path(_exp + "data/", views.experiment_data, name="experiment_data"),
     path(_exp + "overview/", views.experiment_overview, name="experiment_overview"),
     path(_exp + "quality/", views.experiment_quality, name="experiment_quality"),
+    path(_exp + "records/<str:tab>/<str:pk>/", views.record_detail, name="record_detail"),
     path(_room, views.room, name="room"),
     path(_room + "data/", views.room_data, name="room_data"),
     path(_room + "quality/", views.room_quality, name="room_quality"),

@@ -33,7 +33,7 @@ from django.urls import reverse
 
 from hyperstudy_dash.htmx import render_page
 
-from . import access, overview, plots, presentations, quality
+from . import access, formats, overview, plots, presentations, quality
 from . import datatypes as T
 from .filters import (
     ExperimentFilter,
@@ -362,10 +362,21 @@ def _records_view(request: HttpRequest, scope: Scope) -> RecordView:
         notes.append(f"This table cannot be sorted by “{request.GET['sort']}”; sorted by {sort}.")
     column = dt.get_field(name).column
 
-    pages = page_records(qs, dt.columns, column, sort, request.GET)
-    records = list(T.to_records(dt, pages.rows, lambda f: signed_url(request, f)))
+    pages = page_records(qs, [*dt.columns, "id"], column, sort, request.GET)
+    rows = [row[:-1] for row in pages.rows]
+    records = list(T.to_records(dt, rows, lambda f: signed_url(request, f)))
     records = scope.policy.records(dt, records)
-    table = table_class(records, people=scope.people, order_by=sort, filtered=bool(request.GET))
+    exp = scope.experiment.public_id
+    details = [
+        reverse("data_browser:record_detail", args=[exp, dt.key, row[-1]]) for row in pages.rows
+    ]
+    table = table_class(
+        records,
+        people=scope.people,
+        order_by=sort,
+        filtered=bool(request.GET),
+        details=details,
+    )
     extras = presentations.extras(dt, records, scope.people, qs)
     extras["suggestions"] = _suggestions(request, scope, dt, filterset)
     extras["match"] = _match(request, scope, dt, filterset)
@@ -547,3 +558,96 @@ def room_plots(request: HttpRequest, exp_id: str, room_id: str) -> HttpResponse:
 @login_required
 def participant_plots(request: HttpRequest, exp_id: str, room_id: str, ref: str) -> HttpResponse:
     return _plots(request, participant_scope(request, exp_id, room_id, ref))
+
+
+# One record, expanded: every field, the variables in force (events) and the raw JSON.
+
+
+@dataclass
+class RecordDetail:
+    """One record as its reader may see it (through the scope's policy), for the expanded row
+    of a record table and its own page."""
+
+    dt: T.DataType
+    pk: int
+    record: dict[str, Any]
+    fields: list[tuple[T.Field, Any]]
+    raw: str
+    snapshot: dict[str, Any] | None = None  # events: the component snapshot in force then
+    snapshot_fields: list[tuple[T.Field, Any]] | None = None
+    snapshot_dt: T.DataType = T.COMPONENTS
+
+
+def _shown(request: HttpRequest, scope: Scope, dt: T.DataType, row) -> dict[str, Any]:
+    record = next(T.to_records(dt, [row], lambda f: signed_url(request, f)))
+    return scope.policy.records(dt, [record])[0]
+
+
+def _snapshot_in_force(request: HttpRequest, scope: Scope, room_id, participant_id, timestamp):
+    """The latest component snapshot of the participant in the room at or before ``timestamp``
+    (the variables as they stood when the event happened), or None."""
+    if participant_id is None:
+        return None
+    row = (
+        scope.records(T.COMPONENTS)
+        .filter(room_id=room_id, participant_id=participant_id, timestamp__lte=timestamp)
+        .order_by("-timestamp", "-id")
+        .values_list(*T.COMPONENTS.columns)
+        .first()
+    )
+    return _shown(request, scope, T.COMPONENTS, row) if row is not None else None
+
+
+def record_detail_of(request: HttpRequest, scope: Scope, tab: str, pk: str) -> RecordDetail:
+    """The record ``pk`` of type ``tab`` in the scope, or a 404 (an unknown type or id, and a
+    record this reader may not see, alike)."""
+    dt = T.BY_KEY.get(tab)
+    if dt is None or not (pk.isascii() and pk.isdigit() and len(pk) <= 18):
+        raise Http404("No such record")
+    row = (
+        scope.records(dt)
+        .filter(pk=int(pk))
+        .values_list(*dt.columns, "room_id", "participant_id", "timestamp")
+        .first()
+    )
+    if row is None:
+        raise Http404("No such record")
+    *values, room_id, participant_id, timestamp = row
+    record = _shown(request, scope, dt, values)
+    detail = RecordDetail(
+        dt,
+        int(pk),
+        record,
+        [(f, record.get(f.name)) for f in dt.fields],
+        formats.json_text(record),
+    )
+    if dt is T.EVENTS:
+        snapshot = _snapshot_in_force(request, scope, room_id, participant_id, timestamp)
+        if snapshot is not None:
+            detail.snapshot = snapshot
+            detail.snapshot_fields = [
+                (f, snapshot.get(f.name))
+                for f in T.COMPONENTS.fields
+                if f.name in ("componentId", "componentType", "stateId", "timestamp", "onset")
+            ]
+    return detail
+
+
+@login_required
+def record_detail(request: HttpRequest, exp_id: str, tab: str, pk: str) -> HttpResponse:
+    """One record expanded: htmx gets the table row that opens under the record's row, a
+    plain request (a link, a reload) the record's own page."""
+    scope = experiment_scope(request, exp_id)
+    detail = record_detail_of(request, scope, tab, pk)
+    crumbs = [*scope.crumbs, (f"{detail.dt.label} record", "")]
+    context = {
+        "scope": scope,
+        "experiment": scope.experiment,
+        "detail": detail,
+        "dt": detail.dt,
+        "title": f"{detail.dt.label} record",
+        "crumbs": crumbs,
+        "back_url": f"{scope.url(data=True)}?tab={detail.dt.key}",
+        "nav_section": "data",
+    }
+    return render_page(request, "data_browser/record.html", context, partial="row")

@@ -107,6 +107,15 @@ class Ctx:
         return rp.select_related("participant")[0].participant.public_id
 
     @cached_property
+    def own_event(self) -> int:
+        """An event of the participant account's own, in the world's room."""
+        return (
+            T.EVENTS.model.objects.filter(room=self.world.room, participant=self.world.participant)
+            .values_list("pk", flat=True)
+            .first()
+        )
+
+    @cached_property
     def newcomer(self) -> str:
         from django.contrib.auth import get_user_model
 
@@ -244,6 +253,8 @@ MATRIX: dict[str, Row] = {
     "data_browser:experiment_data": Row(u(_e + "data/"), SESSION_PAGE),
     "data_browser:experiment_overview": Row(u(_e + "overview/"), SESSION_PAGE),
     "data_browser:experiment_quality": Row(u(_e + "quality/"), SESSION_PAGE),
+    # One record expanded (a row of a record table): the participant account opens its own.
+    "data_browser:record_detail": Row(u(_e + "records/events/{c.own_event}/"), SESSION_PAGE),
     "data_browser:room": Row(u(_r), SESSION_PAGE),
     "data_browser:room_data": Row(u(_r + "data/"), SESSION_PAGE),
     "data_browser:room_quality": Row(u(_r + "quality/"), SESSION_PAGE),

@@ -115,6 +115,27 @@ def test_browse_pages_of_every_level_and_tab_hold_no_identifier(world, hostile, 
     assert record_code(exp, f"msg_hostile9f3k2a_{hostile.people[0].public_id}_0") in room_page
 
 
+def test_expanded_rows_of_every_type_hold_no_identifier(world, hostile, client):
+    """Every record of the hostile room opened as its expanded row (htmx) and as its own page:
+    the fields, the events' variables in force and the raw JSON, all de-identified."""
+    scan = Scan(hostile)
+    client.force_login(world.user(READER))
+    exp = world.experiment.public_id
+    opened = 0
+    for dt in T.DATA_TYPES:
+        for pk in dt.model.objects.filter(room=hostile.room).values_list("pk", flat=True):
+            url = f"/e/{exp}/records/{dt.key}/{pk}/"
+            for headers in ({}, {"HX-Request": "true"}):
+                response = client.get(url, headers=headers)
+                assert response.status_code == 200, url
+                scan.check(f"{url} {headers}", body(response))
+            opened += 1
+    assert opened >= len(T.DATA_TYPES)
+    events = T.EVENTS.model.objects.filter(room=hostile.room).values_list("pk", flat=True)
+    shown = [client.get(f"/e/{exp}/records/events/{pk}/").content.decode() for pk in events]
+    assert any("No component snapshot" not in page for page in shown)  # a snapshot was shown
+
+
 def test_browse_urls_take_codes_not_ids_from_a_reader_who_sees_codes(world, hostile, client):
     client.force_login(world.user(READER))
     exp = world.experiment.public_id

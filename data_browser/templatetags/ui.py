@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django import template
+from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
@@ -34,6 +35,7 @@ ICONS = {
     "search": "M11 18a7 7 0 1 0 0-14 7 7 0 0 0 0 14zm5-2 5 5",
     "play": "M7 4v16l13-8z",
     "info": "M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18zm0-11v6m0-9h.01",
+    "chevron": "m9 6 6 6-6 6",
 }
 
 
@@ -122,7 +124,7 @@ def json_fields(value: dict) -> SafeString:
 @register.simple_tag
 def record_value(dt: Any, name: str, value: Any) -> SafeString:
     """One value of a record, read the way the Data Viewer reads it: times in the reader's zone,
-    milliseconds with their duration, JSON as JSON, links as links."""
+    milliseconds with their duration in words, sizes in units, JSON as JSON, links as links."""
     from data_browser import datatypes as T
 
     if value is None or value == "":
@@ -139,9 +141,13 @@ def record_value(dt: Any, name: str, value: Any) -> SafeString:
     if kind == T.JSON or isinstance(value, dict | list | bool):
         return json_value(value)
     if kind in (T.INT, T.FLOAT) and field.unit == "ms":
+        if abs(value) < 1000:
+            return format_html("{} ms", formats.number(value))
         return format_html(
-            '<span title="{}">{} ms</span>', formats.duration(value), formats.number(value)
+            '{} ms <span class="muted">({})</span>', formats.number(value), formats.duration(value)
         )
+    if kind == T.INT and field.unit == "bytes":
+        return format_html('<span title="{} bytes">{}</span>', value, filesizeformat(value))
     if kind in (T.INT, T.FLOAT):
         return format_html("{}", formats.number(value))
     return format_html("{}", value)

@@ -48,6 +48,37 @@
       if (!el.hasAttribute("aria-label")) el.setAttribute("aria-label", "Table (scrolls)");
     });
   }
+  // Record rows expand: the first click loads the whole record into a row under it (htmx,
+  // hx-get on the row's button); later clicks hide and show that row without a request.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var button = event.detail.elt;
+    if (!button.hasAttribute || !button.hasAttribute("data-row-detail")) return;
+    var detail = button.closest("tr").nextElementSibling;
+    if (detail && detail.classList.contains("record-detail")) {
+      event.preventDefault();
+      var open = button.getAttribute("aria-expanded") === "true";
+      detail.hidden = open;
+      button.setAttribute("aria-expanded", open ? "false" : "true");
+      if (!open) fitDetail(detail);
+    }
+  });
+  function fitDetail(detail) {
+    // The row spans the table; its content keeps to the visible width of the table's frame.
+    var row = detail.previousElementSibling;
+    if (row) detail.firstElementChild.colSpan = row.cells.length;
+    var frame = detail.closest(".table-frame, .table-container");
+    if (frame) detail.style.setProperty("--frame-width", frame.clientWidth + "px");
+  }
+  document.addEventListener("htmx:load", function (event) {
+    var detail = event.target;
+    if (!detail.classList || !detail.classList.contains("record-detail")) return;
+    var button = detail.previousElementSibling && detail.previousElementSibling.querySelector("[data-row-detail]");
+    if (button) {
+      button.setAttribute("aria-expanded", "true");
+      button.setAttribute("aria-controls", detail.id);
+    }
+    fitDetail(detail);
+  });
   document.addEventListener("htmx:afterSettle", function (event) { frames(event.target); });
   frames();
   label();
