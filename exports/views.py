@@ -7,18 +7,22 @@ JavaScript the dialog is a normal page and the progress page refreshes itself.
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from data_browser import access, downloads
 from data_browser import datatypes as T
 from data_browser.models import Participant, Room
+from hyperstudy_dash.confirm import Confirmation, confirmation_page, confirmed
 from hyperstudy_dash.htmx import render_page
 
 from . import services
@@ -139,10 +143,49 @@ def cancel(request: HttpRequest, public_id) -> HttpResponse:
 @login_required
 @require_POST
 def delete(request: HttpRequest, public_id) -> HttpResponse:
-    services.delete_export(services.get_job(request.user, public_id), request.user, request=request)
-    if request.htmx:
-        return HttpResponse("")
+    """The first POST shows what deleting removes; the confirmation's POST deletes and
+    redirects to the list (post/redirect/get)."""
+    job = services.get_job(request.user, public_id)
+    if not confirmed(request):
+        back = reverse("exports:list")
+        crumbs = [("My exports", back), ("Delete an export", "")]
+        return confirmation_page(
+            request,
+            _deletion(request, job, back),
+            title="Delete an export",
+            nav_section="exports",
+            crumbs=crumbs,
+        )
+    services.delete_export(job, request.user, request=request)
+    messages.success(request, f"The export {job.file_name or job.public_id} is deleted.")
     return redirect("exports:list")
+
+
+def _deletion(request: HttpRequest, job, back: str) -> Confirmation:
+    """What deleting an export removes: its file (or the pieces of a running one) and the
+    links to it."""
+    pieces = job.pieces.exclude(file="").count()
+    size = filesizeformat(job.size) if job.size else "no file yet"
+    lines = [
+        f"Scope: {services.scope_text(job, access.for_request(request))} · "
+        f"{job.get_fmt_display()} · {size}",
+        "Every download link to it stops working, signed links sent to others included.",
+    ]
+    if job.is_active:
+        lines.insert(0, "It is still being prepared: it is cancelled first.")
+    return Confirmation(
+        heading=f"Delete the export {job.file_name}?" if job.file_name else "Delete this export?",
+        rows=[
+            ("Export", 1),
+            ("Finished file", 1 if job.file else 0),
+            ("Pieces prepared so far", pieces),
+        ],
+        back=back,
+        label="Delete the export",
+        intro="This removes, permanently and at once (the data itself stays):",
+        lines=lines,
+        note="The audit log keeps the fact of the deletion.",
+    )
 
 
 def _file_response(job) -> FileResponse:

@@ -62,6 +62,9 @@ def by_role(default: int, **overrides: int) -> dict[str, int]:
     return {role: overrides.get(role, default) for role in ROLES}
 
 
+# The confirmation page's own POST: destructive rows act (the first POST only asks).
+CONFIRM = lambda c: {"confirmed": "1"}  # noqa: E731
+
 # Common shapes of a row.
 SIGNED_IN = by_role(200, anonymous=302)
 MEMBERS_ONLY = by_role(404, anonymous=302, **dict.fromkeys(MEMBERS, 200))
@@ -156,25 +159,11 @@ class Ctx:
     @cached_property
     def owner_job(self) -> Any:
         """A finished export of the owner's (jobs are private to the user who started them)."""
-        from django.core.files.base import ContentFile
+        from tests.factories import finished_export
 
-        from exports.models import ExportJob
-
-        job = ExportJob(
-            user=self.world.user("owner"),
-            level="room",
-            experiment=self.world.experiment,
-            room=self.world.room,
-            data_types=["events"],
-            fmt="csv",
-            anonymization="keep",
-            fingerprint="matrix",
-            status="succeeded",
-            file_name="matrix.csv",
+        return finished_export(
+            self.world, file_name="matrix.csv", stored="matrix.csv", fingerprint="matrix"
         )
-        job.file.save("matrix.csv", ContentFile(b"id\n1\n"), save=False)
-        job.save()
-        return job
 
     @cached_property
     def signed_export_token(self) -> str:
@@ -276,6 +265,7 @@ MATRIX: dict[str, Row] = {
         u("/keys/{c.collaborator_key}/revoke/"),
         by_role(404, anonymous=302, collaborator=302, labadmin=302),
         method="post",
+        data=CONFIRM,
     ),
     "data_browser:api_docs": Row(u("/keys/docs/"), SIGNED_IN),
     # The reader's own preferences (time zone).
@@ -330,6 +320,7 @@ MATRIX: dict[str, Row] = {
             labadmin=302,
         ),
         method="post",
+        data=CONFIRM,
     ),
     "data_browser:ownership": Row(
         u("/access/{c.exp}/ownership/"),
@@ -411,6 +402,7 @@ MATRIX: dict[str, Row] = {
             **{r: 403 for r in ("viewer", "collaborator", "fullcollab")},
         ),
         method="post",
+        data=CONFIRM,
     ),
     "data_browser:delete_room": Row(
         u("/access/{c.exp}/rooms/{c.room}/delete/"),
@@ -422,6 +414,7 @@ MATRIX: dict[str, Row] = {
             **{r: 403 for r in ("viewer", "collaborator", "fullcollab")},
         ),
         method="post",
+        data=CONFIRM,
     ),
     "data_browser:delete_participant": Row(
         u("/access/{c.exp}/participants/{c.other_pid}/delete/"),
@@ -433,6 +426,7 @@ MATRIX: dict[str, Row] = {
             **{r: 403 for r in ("viewer", "collaborator", "fullcollab")},
         ),
         method="post",
+        data=CONFIRM,
     ),
     # Governance: the lab.
     "data_browser:lab_access": Row(u("/lab/"), by_role(403, anonymous=302, labadmin=200)),
@@ -460,6 +454,7 @@ MATRIX: dict[str, Row] = {
         u("/lab/keys/{c.collaborator_key}/revoke/"),
         by_role(403, anonymous=302, labadmin=302),
         method="post",
+        data=CONFIRM,
     ),
     "data_browser:set_password": Row(
         lambda c: "/set-password/{}/{}/".format(*c.set_password_args), by_role(302)
@@ -505,6 +500,7 @@ MATRIX: dict[str, Row] = {
         u("/exports/{c.owner_job.public_id}/delete/"),
         by_role(404, anonymous=302, owner=302),
         method="post",
+        data=CONFIRM,
     ),
     "exports:download": Row(
         u("/exports/{c.owner_job.public_id}/download/"), by_role(404, anonymous=302, owner=200)

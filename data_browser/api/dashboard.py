@@ -7,11 +7,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from data_browser import access
 from data_browser import datatypes as T
+from hyperstudy_dash.confirm import Confirmation, confirmation_page, confirmed
 
 from . import keys
 from .auth import request_count, usage_today
@@ -169,21 +171,56 @@ def key_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "keys/edit.html", context, status=status)
 
 
+def revocation(key, *, back: str, action: str, fields: dict | None = None) -> Confirmation:
+    """What revoking a key takes away, counted (the owner's key page and the lab page)."""
+    from exports.models import ACTIVE, ExportJob
+
+    running = ExportJob.objects.filter(api_key=key, status__in=ACTIVE).count()
+    made = request_count(key)
+    return Confirmation(
+        heading=f"Revoke the API key “{key.name}”?",
+        rows=[
+            (f"API key {keys.masked(key)} of {key.user.get_username()}", 1),
+            ("Experiments it reads now", len(keys.reach(key))),
+            ("Exports started with it, still running (they end, denied)", running),
+        ],
+        back=back,
+        action=action,
+        fields=fields or {},
+        label="Revoke permanently",
+        intro="Revoking is permanent: a revoked key cannot be restored (create a new one).",
+        lines=[
+            "Every script that uses it is refused (401) from its next request on.",
+            f"It has made {made:,} request{pluralize(made)} so far.",
+        ],
+    )
+
+
 @login_required
 @require_POST
 def revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    """The first POST shows what revoking takes away; the confirmation's POST revokes."""
     key = keys.get_key(request.user, pk)
+    detail = request.POST.get("next") == "detail"
+    back = reverse("data_browser:api_key_detail", args=[pk]) if detail else None
+    back = back or reverse("data_browser:api_keys")
+    if key.revoked_at is not None:
+        messages.info(request, f"Key “{key.name}” was revoked already.")
+        return redirect(back)
+    if not confirmed(request):
+        confirm = revocation(
+            key,
+            back=back,
+            action=reverse("data_browser:api_key_revoke", args=[key.pk]),
+            fields={"next": "detail"} if detail else {},
+        )
+        crumbs = [("API Keys", reverse("data_browser:api_keys")), (f"Revoke {key.name}", "")]
+        return confirmation_page(
+            request, confirm, title=f"Revoke {key.name}", nav_section="keys", crumbs=crumbs
+        )
     if keys.revoke_key(key, request.user, request=request):
         messages.success(request, f"Key “{key.name}” ({keys.masked(key)}) is revoked.")
-    if request.htmx:
-        return render(
-            request,
-            "keys/_table.html",
-            {"rows": _rows(request), "is_lab_admin": access.is_lab_admin(request.user)},
-        )
-    if request.POST.get("next") == "detail":
-        return redirect("data_browser:api_key_detail", pk=key.pk)
-    return redirect("data_browser:api_keys")
+    return redirect(back)
 
 
 @login_required

@@ -13,9 +13,10 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest
+from django.utils import timezone
 
 from data_browser import access, audit
-from data_browser.models import Experiment, ExportRight, Membership
+from data_browser.models import ApiKey, Experiment, ExportRight, Membership
 
 from .rules import GovernanceError, check_choice, lock
 
@@ -145,6 +146,22 @@ def change_member(
             details={"before": before, "after": _describe(m)},
         )
     return m
+
+
+def removal_counts(membership: Membership) -> dict[str, int]:
+    """What removing a membership reaches: the member's unrevoked keys that read the
+    experiment (unrestricted or restricted to it) and their exports of it still running."""
+    from exports.models import ACTIVE, ExportJob
+
+    experiment = membership.experiment
+    keys = ApiKey.objects.filter(user=membership.user_id, revoked_at__isnull=True).filter(
+        Q(experiments__isnull=True) | Q(experiments=experiment)
+    )
+    keys = keys.exclude(expires_at__lte=timezone.now())
+    exports = ExportJob.objects.filter(
+        user=membership.user_id, experiment=experiment, status__in=ACTIVE
+    )
+    return {"keys": keys.distinct().count(), "exports": exports.count()}
 
 
 def remove_member(

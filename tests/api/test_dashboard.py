@@ -111,7 +111,7 @@ def test_details_show_status_usage_and_examples_for_this_server(world, client, m
         assert f"<h3>{language}</h3>" in page
     ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert 'id="key-status">expired<' in client.get(f"/keys/{key.pk}/").content.decode()
-    r = client.post(f"/keys/{key.pk}/revoke/", {"next": "detail"})
+    r = client.post(f"/keys/{key.pk}/revoke/", {"next": "detail", "confirmed": "1"})
     assert r.status_code == 302 and r["Location"] == f"/keys/{key.pk}/"
     assert 'id="key-status">revoked<' in client.get(f"/keys/{key.pk}/").content.decode()
     # revoked is permanent: no edit, no second revoke
@@ -181,7 +181,7 @@ def test_it_revokes_own_keys_only_unless_lab_admin(world, client):
     page = client.get("/keys/").content.decode()
     assert keys.masked(key) in page
     assert client.get(f"/keys/{key.pk}/revoke/").status_code == 405
-    r = client.post(f"/keys/{key.pk}/revoke/")
+    r = client.post(f"/keys/{key.pk}/revoke/", {"confirmed": "1"})
     assert r.status_code == 302
     key.refresh_from_db()
     assert key.revoked_at is not None and key.revoked_by == world.user("labadmin")
@@ -189,13 +189,26 @@ def test_it_revokes_own_keys_only_unless_lab_admin(world, client):
 
 
 @pytest.mark.django_db
-def test_revoke_with_htmx_answers_the_table(world, client):
-    key, _raw = keys.create_key(world.user("owner"), name="mine", scopes=["read:events"])
+def test_revoking_first_counts_what_it_takes_away_and_revokes_nothing(world, client):
+    """Revoking is permanent: the first POST is the confirmation (the key, the experiments it
+    reads, its running exports, its requests), the confirmation's POST revokes and redirects."""
+    key, raw = keys.create_key(world.user("owner"), name="mine", scopes=["read:events"])
     client.force_login(world.user("owner"))
-    r = client.post(f"/keys/{key.pk}/revoke/", headers={"HX-Request": "true"})
+    r = client.post(f"/keys/{key.pk}/revoke/", {"next": "detail"})
     assert r.status_code == 200
-    assert r.content.decode().lstrip().startswith('<div id="keys-table">')
-    assert "revoked" in r.content.decode()
+    rows = dict(r.context["confirm"].rows)
+    assert rows[f"API key {keys.masked(key)} of owner"] == 1
+    assert rows["Experiments it reads now"] == len(keys.reach(key)) > 0
+    page = r.content.decode()
+    assert "Revoking is permanent" in page and ">Revoke permanently</button>" in page
+    assert 'name="next" value="detail"' in page and 'name="confirmed" value="1"' in page
+    key.refresh_from_db()
+    assert key.revoked_at is None and keys.authenticate(raw) is not None
+    done = client.post(f"/keys/{key.pk}/revoke/", {"next": "detail", "confirmed": "1"})
+    assert done.status_code == 302 and done["Location"] == f"/keys/{key.pk}/"
+    assert keys.authenticate(raw) is None
+    again = client.post(f"/keys/{key.pk}/revoke/")  # revoked already: nothing to confirm
+    assert again.status_code == 302
 
 
 @pytest.mark.django_db
@@ -235,8 +248,8 @@ def test_a_key_made_in_the_browser_works_for_a_script(transactional_db, world, p
     )
     with urllib.request.urlopen(request) as response:
         assert response.status == 200
-    page.on("dialog", lambda dialog: dialog.accept())
     page.click("#keys-table button:has-text('Revoke')")
+    page.click("button:has-text('Revoke permanently')")
     page.wait_for_selector("#keys-table .status-revoked")
     request = urllib.request.Request(request.full_url, headers={"X-API-Key": raw})
     with pytest.raises(urllib.error.HTTPError) as exc:

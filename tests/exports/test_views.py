@@ -245,8 +245,18 @@ def test_my_exports_lists_own_jobs_and_deletes_them(client, world, export):
     assert reverse("exports:download", args=[job.public_id]) in html
     assert "Ready" in html
     name = job.file.name
-    response = client.post(reverse("exports:delete", args=[job.public_id]))
-    assert response.status_code == 302
+    first = client.post(reverse("exports:delete", args=[job.public_id]))
+    assert first.status_code == 200  # the confirmation: what goes, and nothing gone yet
+    assert dict(first.context["confirm"].rows) == {
+        "Export": 1,
+        "Finished file": 1,
+        "Pieces prepared so far": 0,
+    }
+    assert ">Delete the export</button>" in first.text and job.file_name in first.text
+    assert ExportJob.objects.filter(pk=job.pk).exists() and default_storage.exists(name)
+    assert not AuditEntry.objects.filter(action="export.deleted").exists()
+    response = client.post(reverse("exports:delete", args=[job.public_id]), {"confirmed": "1"})
+    assert response.status_code == 302 and response["Location"] == reverse("exports:list")
     assert not ExportJob.objects.filter(pk=job.pk).exists()
     assert not default_storage.exists(name)
     assert AuditEntry.objects.filter(action="export.deleted").exists()

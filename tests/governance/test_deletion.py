@@ -39,6 +39,15 @@ def other_participant(world):
     )
 
 
+CONFIRMED = {"confirmed": "1"}  # the confirmation page's own POST
+
+
+def shown(response) -> dict[str, int]:
+    """The counts per data type the confirmation page shows."""
+    rows = dict(response.context["confirm"].rows)
+    return {dt.key: rows[dt.label] for dt in T.DATA_TYPES}
+
+
 def delete_url(world, participant):
     return reverse(
         "data_browser:delete_participant",
@@ -53,8 +62,7 @@ def test_it_names_what_will_go_before_deleting(client, world):
     assert response.status_code == 200
     expected = counts(experiment=world.experiment, participant=target)
     assert sum(expected.values()) > 0
-    plan = response.context["plan"]
-    assert plan.counts == expected
+    assert shown(response) == expected
     body = response.content.decode()
     for dt in T.DATA_TYPES:
         assert f'<td>{dt.label}</td><td class="num">{expected[dt.key]:,}</td>' in body
@@ -87,7 +95,7 @@ def test_it_deletes_a_participant_everywhere_at_once(
 
     client.force_login(world.user("owner"))
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(delete_url(world, target))
+        response = client.post(delete_url(world, target), CONFIRMED)
     assert response.status_code == 302
 
     assert counts(participant=target, experiment=world.experiment) == dict.fromkeys(T.BY_KEY, 0)
@@ -114,7 +122,7 @@ def test_it_deletes_a_participant_everywhere_at_once(
 def test_it_says_so_when_the_data_is_already_deleted(client, world, private_media):
     target = other_participant(world)
     client.force_login(world.user("owner"))
-    assert client.post(delete_url(world, target)).status_code == 302
+    assert client.post(delete_url(world, target), CONFIRMED).status_code == 302
     before = AuditEntry.objects.count()
     for method in (client.get, client.post):
         response = method(delete_url(world, target))
@@ -130,13 +138,13 @@ def test_it_deletes_a_room_and_only_that_room(client, world, private_media):
         "data_browser:delete_room", args=[world.experiment.public_id, world.room.public_id]
     )
     client.force_login(world.user("owner"))
-    assert client.get(url).context["plan"].counts == in_room
-    assert client.post(url).status_code == 302
+    assert shown(client.get(url)) == in_room
+    assert client.post(url, CONFIRMED).status_code == 302
     assert not Room.objects.filter(pk=world.room.pk).exists()
     assert counts(experiment=world.experiment) == {
         k: other_rooms[k] - in_room[k] for k in other_rooms
     }
-    again = client.post(url)
+    again = client.post(url, CONFIRMED)
     assert again.status_code == 400
     assert "already deleted" in again.content.decode()
 
@@ -144,14 +152,28 @@ def test_it_deletes_a_room_and_only_that_room(client, world, private_media):
 def test_it_deletes_a_whole_experiment_and_keeps_the_experiment(client, world, private_media):
     url = reverse("data_browser:delete_experiment_data", args=[world.solo.public_id])
     client.force_login(world.user("owner"))
-    assert client.post(url).status_code == 302
+    assert client.post(url, CONFIRMED).status_code == 302
     assert counts(experiment=world.solo) == dict.fromkeys(T.BY_KEY, 0)
     assert not Room.objects.filter(experiment=world.solo).exists()
     assert counts(experiment=world.experiment)["events"] > 0
     world.solo.refresh_from_db()
-    response = client.post(url)
+    unconfirmed = client.post(url)  # the confirmation says so, and offers no button
+    assert unconfirmed.status_code == 200 and "nothing left to delete" in unconfirmed.text
+    assert "Delete permanently" not in unconfirmed.text
+    response = client.post(url, CONFIRMED)
     assert response.status_code == 400
     assert "nothing left to delete" in response.content.decode()
+
+
+def test_a_post_without_the_confirmation_deletes_nothing_and_shows_the_counts(client, world):
+    target = other_participant(world)
+    before = counts(experiment=world.experiment, participant=target)
+    client.force_login(world.user("owner"))
+    response = client.post(delete_url(world, target))
+    assert response.status_code == 200
+    assert shown(response) == before
+    assert 'name="confirmed" value="1"' in response.text and "Delete permanently" in response.text
+    assert counts(experiment=world.experiment, participant=target) == before
 
 
 def test_a_get_never_deletes(client, world):

@@ -176,7 +176,12 @@ def test_it_revokes_any_key_in_the_lab(client, world):
     assert authenticate(raw) is not None
     client.force_login(world.user("labadmin"))
     url = reverse("data_browser:lab_key_revoke", args=[key.pk])
-    assert client.post(url).status_code == 302
+    first = client.post(url)  # the confirmation: what revoking takes away, nothing revoked
+    assert first.status_code == 200 and "Revoke permanently" in first.text
+    assert dict(first.context["confirm"].rows)["Experiments it reads now"] == 1
+    key.refresh_from_db()
+    assert key.revoked_at is None and authenticate(raw) is not None
+    assert client.post(url, {"confirmed": "1"}).status_code == 302
     key.refresh_from_db()
     assert key.revoked_by == world.user("labadmin") and key.revoked_at is not None
     assert authenticate(raw) is None

@@ -7,7 +7,10 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from data_browser import access
+from data_browser.api.keys import create_key
 from data_browser.models import AuditEntry, ExportRight, Membership
+
+CONFIRMED = {"confirmed": "1"}  # the confirmation page's own POST
 
 pytestmark = pytest.mark.django_db
 
@@ -119,10 +122,27 @@ def test_it_changes_and_removes_a_collaborator(client, world):
     entry = AuditEntry.objects.filter(action="membership.changed").latest("id")
     assert entry.details["before"]["export_right"] == "none"
     assert entry.details["after"]["export_right"] == "aggregate"
-    response = client.post(url("member_remove", world.experiment, viewer.pk))
+    response = client.post(url("member_remove", world.experiment, viewer.pk), CONFIRMED)
     assert response.status_code == 302
     assert not Membership.objects.filter(pk=viewer.pk).exists()
     assert AuditEntry.objects.filter(action="membership.removed").exists()
+
+
+def test_removing_a_member_first_counts_what_goes_and_removes_nothing(client, world):
+    viewer = membership(world, "viewer")
+    create_key(viewer.user, name="viewer laptop", scopes=["read:events"])
+    create_key(viewer.user, name="this one", scopes=["read:events"], experiments=[world.experiment])
+    client.force_login(world.user("owner"))
+    response = client.post(url("member_remove", world.experiment, viewer.pk))
+    assert response.status_code == 200
+    rows = dict(response.context["confirm"].rows)
+    assert rows["Membership of viewer (collaborator)"] == 1
+    assert rows["Their API keys that read this experiment (they stop reading it)"] == 2
+    page = response.text
+    assert f"Remove viewer from {world.experiment.name}?" in page
+    assert 'name="confirmed" value="1"' in page and ">Remove viewer</button>" in page
+    assert Membership.objects.filter(pk=viewer.pk).exists()
+    assert not AuditEntry.objects.filter(action="membership.removed").exists()
 
 
 def test_it_forbids_collaborators_to_change_their_own_right(client, world):
@@ -147,7 +167,7 @@ def test_it_forbids_collaborators_every_change(client, world):
 def test_it_keeps_at_least_one_owner(client, world):
     client.force_login(world.user("owner"))
     mine = membership(world, "owner")
-    response = client.post(url("member_remove", world.experiment, mine.pk))
+    response = client.post(url("member_remove", world.experiment, mine.pk), CONFIRMED)
     assert response.status_code == 400
     assert "at least one owner" in response.content.decode()
     client.force_login(world.user("labadmin"))
@@ -169,7 +189,8 @@ def test_it_shares_ownership(client, world):
     assert membership(world, "owner").role == Membership.Role.OWNER
     # With two owners, the first may now leave.
     mine = membership(world, "owner")
-    assert client.post(url("member_remove", world.experiment, mine.pk)).status_code == 302
+    response = client.post(url("member_remove", world.experiment, mine.pk), CONFIRMED)
+    assert response.status_code == 302
 
 
 def test_it_transfers_ownership_and_steps_the_owner_down(client, world):

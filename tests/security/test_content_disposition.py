@@ -81,22 +81,11 @@ def test_the_api_csv_of_an_experiment_with_a_hostile_id(client, world):
 
 @pytest.mark.django_db
 def test_an_export_download_with_a_hostile_file_name(client, world):
-    from exports.models import ExportJob
+    from tests.factories import finished_export
 
-    job = ExportJob(
-        user=world.user("owner"),
-        level="room",
-        experiment=world.experiment,
-        room=world.room,
-        data_types=["events"],
-        fmt="csv",
-        anonymization="keep",
-        fingerprint="hostile-name",
-        status="succeeded",
-        file_name='x";\r\n../evil.csv',
+    job = finished_export(
+        world, file_name='x";\r\n../evil.csv', stored="hostile.csv", fingerprint="hostile-name"
     )
-    job.file.save("hostile.csv", ContentFile(b"id\n1\n"), save=False)
-    job.save()
     client.force_login(world.user("owner"))
     response = client.get(f"/exports/{job.public_id}/download/")
     assert response.status_code == 200

@@ -1,6 +1,6 @@
 """What the governance pages share: finding the experiment a page is about (404 when it is
 out of reach, 403 for an action the user may not take) and the page that says why nothing
-was changed.
+was changed, and the confirmation of their destructive actions.
 """
 
 from __future__ import annotations
@@ -8,9 +8,11 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 
 from data_browser import access
 from data_browser.models import Experiment
+from hyperstudy_dash.confirm import Confirmation, confirmation_page
 
 
 def experiment_for(request: HttpRequest, public_id: str) -> tuple[Experiment, bool]:
@@ -50,3 +52,16 @@ def message_page(request: HttpRequest, text: str, back: str, *, status: int) -> 
         {"title": "Nothing was changed", "text": text, "back": back},
         status=status,
     )
+
+
+def access_confirmation(
+    request: HttpRequest, experiment: Experiment, confirm: Confirmation, title: str
+) -> HttpResponse:
+    """A confirmation of the experiment's access pages (data deletion, approving a deletion
+    request, member removal); nothing has changed yet."""
+    crumbs = [
+        ("Access", reverse("data_browser:access")),
+        (experiment.name, reverse("data_browser:experiment_access", args=[experiment.public_id])),
+        (title, ""),
+    ]
+    return confirmation_page(request, confirm, title=title, nav_section="access", crumbs=crumbs)

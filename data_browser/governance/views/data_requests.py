@@ -10,12 +10,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from data_browser.models import DataRequest, Experiment
+from hyperstudy_dash.confirm import confirmed
 
 from .. import forms
 from ..data_requests import decide_request
 from ..deletion import Scope, plan_deletion
 from ..rules import GovernanceError
-from .common import message_page, owned_experiment
+from .common import access_confirmation, message_page, owned_experiment
+from .deletion import plan_confirmation
 
 
 @login_required
@@ -69,7 +71,7 @@ def _deletion_unconfirmed(request: HttpRequest, data_request: DataRequest, appro
         approve
         and data_request.kind == DataRequest.Kind.DELETION
         and data_request.status == DataRequest.Status.PENDING
-        and request.POST.get("confirmed") != "1"
+        and not confirmed(request)
     )
 
 
@@ -78,24 +80,19 @@ def _confirm_request_deletion(
 ) -> HttpResponse:
     """The counts of what approving will delete; nothing has changed yet."""
     plan = plan_deletion(Scope(experiment, participant=data_request.participant))
-    return render(
-        request,
-        "governance/confirm_delete.html",
-        {
-            "title": "Approve the deletion request",
-            "nav_section": "access",
-            "experiment": experiment,
-            "what": f"the data of participant {data_request.participant.public_id}",
-            "plan": plan,
-            "back": back,
-            "confirm_action": reverse(
-                "data_browser:request_decide", args=[experiment.public_id, data_request.pk]
-            ),
-            "confirm_fields": {
-                "decision": "approve",
-                "note": form.cleaned_data["note"],
-                "confirmed": "1",
-            },
-            "confirm_label": "Approve and delete permanently",
-        },
+    confirm = plan_confirmation(
+        plan,
+        f"the data of participant {data_request.participant.public_id}",
+        back,
+        action=reverse("data_browser:request_decide", args=[experiment.public_id, data_request.pk]),
+        fields={"decision": "approve", "note": form.cleaned_data["note"]},
+        label="Approve and delete permanently",
+        act_when_empty=True,
     )
+    if plan.is_empty:
+        confirm.empty = (
+            "There is nothing left to delete here.",
+            "Its records were deleted earlier or never arrived; approving still records the "
+            "decision and tells the participant.",
+        )
+    return access_confirmation(request, experiment, confirm, "Approve the deletion request")

@@ -1,26 +1,31 @@
-"""Deletion: a confirmation page that names what will go, then a POST."""
+"""Deletion: a confirmation page that counts what will go, then its own POST."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 
 from data_browser import access
 from data_browser.models import RoomParticipant
+from hyperstudy_dash.confirm import Confirmation, confirmed
 
 from ..deletion import (
     NothingToDelete,
+    Plan,
     Scope,
     delete_data,
     earlier_participant_deletion,
     earlier_room_deletion,
     plan_deletion,
 )
-from .common import message_page, owned_experiment
+from .common import access_confirmation, message_page, owned_experiment
 
 
 @login_required
@@ -54,25 +59,42 @@ def manage_data(request: HttpRequest, experiment_id: str) -> HttpResponse:
 
 
 def _confirm_or_delete(request: HttpRequest, scope: Scope, what: str, back: str) -> HttpResponse:
-    if request.method == "POST":
+    if confirmed(request):
         try:
             plan = delete_data(request.user, scope, request=request)
         except NothingToDelete as exc:
             return message_page(request, str(exc), back, status=400)
         messages.success(request, f"Deleted {what}: {plan.records} records.")
         return redirect(back)
-    plan = plan_deletion(scope)
-    return render(
-        request,
-        "governance/confirm_delete.html",
-        {
-            "title": f"Delete {what}",
-            "nav_section": "access",
-            "experiment": scope.experiment,
-            "what": what,
-            "plan": plan,
-            "back": back,
-        },
+    confirm = plan_confirmation(plan_deletion(scope), what, back)
+    return access_confirmation(request, scope.experiment, confirm, f"Delete {what}")
+
+
+def plan_confirmation(plan: Plan, what: str, back: str, **kw: Any) -> Confirmation:
+    """A data deletion's confirmation: its records per data type, files, sessions, exports."""
+    rooms = f" in {plan.rooms:,} room{pluralize(plan.rooms)}" if plan.rooms else ""
+    empty = None
+    if plan.is_empty:
+        empty = (
+            "There is nothing left to delete here.",
+            "Its records were deleted earlier or never arrived.",
+        )
+    return Confirmation(
+        heading=f"Delete {what}?",
+        rows=plan.rows(),
+        back=back,
+        columns=("Data type", "Records"),
+        total="Total",
+        intro="This removes, permanently and at once (the API and exports stop returning it):",
+        lines=[
+            f"{plan.files:,} recording file{pluralize(plan.files)}",
+            f"{plan.sessions:,} participant session{pluralize(plan.sessions)}{rooms}",
+            "every finished export file that contains any of it",
+        ],
+        note="The audit log keeps the fact of the deletion, with participants named only by "
+        "their anonymous codes.",
+        empty=empty,
+        **kw,
     )
 
 

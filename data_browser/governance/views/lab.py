@@ -14,7 +14,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from data_browser import access
+from data_browser.api.dashboard import revocation
 from data_browser.models import Membership
+from hyperstudy_dash.confirm import confirmation_page, confirmed
 
 from .. import accounts, forms, signin
 from ..accounts import revoke_key, set_user_active
@@ -145,6 +147,16 @@ def lab_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
     _lab_admin(request)
     key = get_object_or_404(access.lab_api_keys(request.user), pk=key_id)
     back = reverse("data_browser:lab_access")
+    if not confirmed(request) and key.revoked_at is None:
+        action = reverse("data_browser:lab_key_revoke", args=[key.pk])
+        crumbs = [("Access", back), (f"Revoke {key.name}", "")]
+        return confirmation_page(
+            request,
+            revocation(key, back=back, action=action),
+            title=f"Revoke {key.name}",
+            nav_section="access",
+            crumbs=crumbs,
+        )
     try:
         revoke_key(request.user, key, request=request)
     except GovernanceError as exc:

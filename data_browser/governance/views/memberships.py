@@ -11,16 +11,24 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from data_browser import access
 from data_browser.models import Experiment, Membership
+from hyperstudy_dash.confirm import Confirmation, confirmed
 
 from .. import forms
 from ..data_requests import pending_requests
-from ..memberships import add_member, change_member, remove_member, share_ownership
+from ..memberships import (
+    add_member,
+    change_member,
+    removal_counts,
+    remove_member,
+    share_ownership,
+)
 from ..rules import GovernanceError
-from .common import experiment_for, managed_experiment
+from .common import access_confirmation, experiment_for, managed_experiment
 
 
 @login_required
@@ -140,6 +148,9 @@ def member_change(request: HttpRequest, experiment_id: str, membership_id: int) 
 def member_remove(request: HttpRequest, experiment_id: str, membership_id: int) -> HttpResponse:
     experiment = managed_experiment(request, experiment_id)
     membership = _membership(experiment, membership_id)
+    if not confirmed(request):
+        confirm = _removal_confirmation(request, experiment, membership)
+        return access_confirmation(request, experiment, confirm, confirm.label)
     try:
         remove_member(request.user, membership, request=request)
     except GovernanceError as exc:
@@ -150,6 +161,32 @@ def member_remove(request: HttpRequest, experiment_id: str, membership_id: int) 
     ):
         return redirect("data_browser:access")
     return back_to_access(experiment)
+
+
+def _removal_confirmation(
+    request: HttpRequest, experiment: Experiment, membership: Membership
+) -> Confirmation:
+    """What removing a membership takes away: the access, the keys that read the experiment
+    through it, the exports of it still running."""
+    counts = removal_counts(membership)
+    name = membership.user.get_username()
+    own = membership.user_id == request.user.pk
+    return Confirmation(
+        heading=f"Leave {experiment.name}?" if own else f"Remove {name} from {experiment.name}?",
+        rows=[
+            (f"Membership of {name} ({membership.get_role_display().lower()})", 1),
+            ("Their API keys that read this experiment (they stop reading it)", counts["keys"]),
+            ("Their exports of it still running (they end, denied)", counts["exports"]),
+        ],
+        back=reverse("data_browser:experiment_access", args=[experiment.public_id]),
+        label="Leave the experiment" if own else f"Remove {name}",
+        intro="This removes, at once:",
+        lines=[
+            f"{'You' if own else name} no longer see{'' if own else 's'} the experiment: its "
+            "pages, its data through the API and new exports.",
+            "An owner can give the access back later; the audit log keeps the removal.",
+        ],
+    )
 
 
 @login_required
