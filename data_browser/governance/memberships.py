@@ -101,6 +101,18 @@ def add_member(
     return m
 
 
+LAST_OWNER = "An experiment must keep at least one owner: make someone else owner first."
+
+
+def removal_refused(membership: Membership) -> str | None:
+    """Why this membership may not be removed (the experiment's last owner), or None."""
+    if membership.role == Membership.Role.OWNER and not _owners_left(
+        membership.experiment, membership
+    ):
+        return LAST_OWNER
+    return None
+
+
 def _owners_left(experiment: Experiment, excluding: Membership) -> int:
     return (
         Membership.objects.filter(experiment=experiment, role=Membership.Role.OWNER)
@@ -132,9 +144,7 @@ def change_member(
         m = Membership.objects.select_related("user").get(pk=membership.pk)
         before = _describe(m)
         if m.role == Membership.Role.OWNER and role != m.role and not _owners_left(experiment, m):
-            raise GovernanceError(
-                "An experiment must keep at least one owner: make someone else owner first."
-            )
+            raise GovernanceError(LAST_OWNER)
         m.role, m.export_right = role, export_right
         m.save(update_fields=["role", "export_right"])
         audit.record(
@@ -174,10 +184,8 @@ def remove_member(
         m = Membership.objects.select_related("user").filter(pk=membership.pk).first()
         if m is None:
             raise GovernanceError("This membership was already removed.")
-        if m.role == Membership.Role.OWNER and not _owners_left(experiment, m):
-            raise GovernanceError(
-                "An experiment must keep at least one owner: make someone else owner first."
-            )
+        if refused := removal_refused(m):
+            raise GovernanceError(refused)
         before = _describe(m)
         m.delete()
         audit.record(

@@ -167,6 +167,8 @@ def test_it_forbids_collaborators_every_change(client, world):
 def test_it_keeps_at_least_one_owner(client, world):
     client.force_login(world.user("owner"))
     mine = membership(world, "owner")
+    asked = client.post(url("member_remove", world.experiment, mine.pk))  # refused at once
+    assert asked.status_code == 400 and "at least one owner" in asked.text
     response = client.post(url("member_remove", world.experiment, mine.pk), CONFIRMED)
     assert response.status_code == 400
     assert "at least one owner" in response.content.decode()

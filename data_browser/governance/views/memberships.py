@@ -24,6 +24,7 @@ from ..memberships import (
     add_member,
     change_member,
     removal_counts,
+    removal_refused,
     remove_member,
     share_ownership,
 )
@@ -149,6 +150,8 @@ def member_remove(request: HttpRequest, experiment_id: str, membership_id: int) 
     experiment = managed_experiment(request, experiment_id)
     membership = _membership(experiment, membership_id)
     if not confirmed(request):
+        if refused := removal_refused(membership):  # no confirmation of what cannot be done
+            return access_page(request, experiment, status=400, change_errors={"": [refused]})
         confirm = _removal_confirmation(request, experiment, membership)
         return access_confirmation(request, experiment, confirm, confirm.label)
     try:
