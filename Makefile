@@ -58,9 +58,10 @@ test-sqlite: setup
 	DATABASE_URL=sqlite:///$(CURDIR)/var/test.sqlite3 REDIS_URL= \
 	  $(PY) -m pytest -m "not postgres and not redis and not worker and not browser and not smoke" $(PYTEST_ARGS)
 
-# Every benchmark, each printing our time, its baseline's and the ratio (PostgreSQL + Redis).
+# Every benchmark, each printing our time, its baseline's and the ratio (PostgreSQL + Redis;
+# browse.py's section 6 also Chromium, which `services` installs like for the tests).
 BENCH_URL ?= postgres://postgres@127.0.0.1:5432/hyperstudy_large
-bench: setup
+bench: services setup
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/hs_bench_ingest $(PY) benchmarks/ingest.py
 	DATABASE_URL=$(BENCH_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) benchmarks/browse.py
