@@ -23,15 +23,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from django.conf import settings
+from django.db.models import F, Func, TextField, Value
+from django.db.models.functions import Cast
 
 from . import datatypes as T
+from .copysql import IsoUtc
 
 REMOVED = "[removed]"
 PARTICIPANT_PREFIX = "anon_"
@@ -84,6 +89,37 @@ def record_code(experiment_public_id: str, record_id: str, secret: str | None = 
     """A record id's code: the same record has the same code in every output, so files join
     (hex rather than base32: it is made once per record read)."""
     return RECORD_PREFIX + _mac(experiment_public_id, f"record\x1f{record_id}", secret)[:10].hex()
+
+
+def _pads(secret: str) -> tuple[bytes, bytes]:
+    """HMAC-SHA256's inner and outer padded keys (RFC 2104) of the pseudonym key."""
+    key = _key(secret).ljust(64, b"\0")
+    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+
+
+class RecordCode(Func):
+    """``record_code`` made by PostgreSQL: the same HMAC-SHA256, built from ``sha256()`` as
+    RFC 2104 defines it (``H(outer key || H(inner key || message))``), so a de-identified
+    read codes its record ids in the query instead of once per row in Python. The padded
+    keys travel as query parameters: a server that logs statement parameters logs them."""
+
+    output_field = TextField()
+
+    def __init__(self, experiment: Any, record_id: Any, secret: str | None = None) -> None:
+        super().__init__(experiment, record_id)
+        self.pads = _pads(secret or _secret())
+
+    def as_sql(self, compiler, connection, **extra):
+        (exp_sql, exp_params), (id_sql, id_params) = (
+            compiler.compile(e) for e in self.source_expressions
+        )
+        inner, outer = self.pads
+        message = f"convert_to({exp_sql} || %s || {id_sql}, 'UTF8')"
+        sql = (
+            f"('{RECORD_PREFIX}' || encode(substring("
+            f"sha256(%s || sha256(%s || {message})) from 1 for 10), 'hex'))"
+        )
+        return sql, (outer, inner, *exp_params, "\x1frecord\x1f", *id_params)
 
 
 @dataclass(frozen=True)
@@ -145,7 +181,8 @@ class Scrubber:
             self._keep = {v.lower() for v in own if v}
         parts -= self._keep
         self._needles = tuple({*values, *parts})
-        self._memo: dict[str, str] = {}
+        self._memo: dict[str, str] = {}  # scrubbed values, by value
+        self._memos: dict[Callable[[str], str], dict[str, str]] = {}  # finished, by finish
         alternatives = [rf"(?P<e>{EMAIL})"]
         if values:
             known = "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True))
@@ -165,14 +202,27 @@ class Scrubber:
             return self._values[lowered]
         return REMOVED
 
-    def text(self, value: str) -> str:
-        found = self._memo.get(value)
+    def text(self, value: str, finish: Callable[[str], str] | None = None) -> str:
+        """``value`` without the identifiers, then ``finish``-ed (remembered with it)."""
+        memo = self._memo if finish is None else self.finished(finish)
+        found = memo.get(value)
         if found is not None:
             return found
         scrubbed = self._scrub(value)
-        if len(value) <= _MEMO_LENGTH and len(self._memo) < _MEMO_SIZE:
-            self._memo[value] = scrubbed
+        if finish is not None:
+            scrubbed = finish(scrubbed)
+        if len(value) <= _MEMO_LENGTH and len(memo) < _MEMO_SIZE:
+            memo[value] = scrubbed
         return scrubbed
+
+    def finished(self, finish: Callable[[str], str] | None) -> dict[str, str]:
+        """The scrubbed values remembered for ``finish`` (None: as scrubbed)."""
+        if finish is None:
+            return self._memo
+        memo = self._memos.get(finish)
+        if memo is None:
+            memo = self._memos[finish] = {}
+        return memo
 
     def _scrub(self, value: str) -> str:
         """Substring tests first (cheap, in C): most values name nobody, and the expression
@@ -186,10 +236,17 @@ class Scrubber:
     def payload(self, value: Any) -> Any:
         if isinstance(value, str):
             return self.text(value)
+        # Keys and string values, the most common ones, looked up without a call.
+        memo, text, payload = self._memo, self.text, self.payload
         if isinstance(value, dict):
-            return {self.text(str(k)): self.payload(v) for k, v in value.items()}
+            return {
+                (memo.get(k) or text(str(k))): (memo.get(v) or text(v))
+                if type(v) is str
+                else payload(v)
+                for k, v in value.items()
+            }
         if isinstance(value, list):
-            return [self.payload(v) for v in value]
+            return [(memo.get(v) or text(v)) if type(v) is str else payload(v) for v in value]
         return value
 
 
@@ -220,7 +277,7 @@ class Policy:
         self._scrubbers: dict[str, Scrubber] = {}
         self._everyone: Scrubber | None = None
         self._codes: dict[str, str] = {}  # participant and room ids seen, with their codes
-        self._plans: dict[str, tuple] = {}  # per data type: the function of each field
+        self._plans: dict[Any, tuple] = {}  # per data type: the function of each field
         self._secret = _secret()
 
     @classmethod
@@ -274,14 +331,17 @@ class Policy:
 
     # Records.
 
-    def records(self, dt: T.DataType, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def records(
+        self, dt: T.DataType, records: list[dict[str, Any]], *, ids_coded: bool = False
+    ) -> list[dict[str, Any]]:
         """The records as this reader may see them, each scrubbed with the people of its
-        room (read once per room and policy)."""
+        room (read once per room and policy). ``ids_coded``: the record ids are codes
+        already (``RecordCode`` in the query)."""
         if self.identifiers or not records:
             return records
         room_name = dt.room_field.name
         self._read_rooms({r[room_name] for r in records})
-        steps = self._steps(dt)
+        steps = self._steps(dt, ids_coded=ids_coded)
         scrubbers = self._scrubbers
         if self.own is None:
             return [_apply(steps, r, scrubbers[r[room_name]]) for r in records]
@@ -311,32 +371,122 @@ class Policy:
             keep=self.own,
         )
 
-    def _steps(self, dt: T.DataType) -> tuple[tuple[str, Step], ...]:
+    def _roles(self) -> dict[str, Step]:
+        """The function of each de-identification role (``datatypes.Field.deidentify``)."""
+        exp, secret, person, room = self.experiment_id, self._secret, self.participant, self.room
+        record_id: Step = (
+            (lambda v, s: s.text(v))
+            if self.own is not None
+            else (lambda v, s: record_code(exp, v, secret))
+        )
+        return {
+            T.PERSON: lambda v, s: person(v),
+            T.PEOPLE: lambda v, s: [person(x) for x in v],
+            T.ROOM_CODE: lambda v, s: room(v),
+            T.RECORD_CODE: record_id,
+            T.DROP: lambda v, s: None,
+            T.SCRUB: lambda v, s: (s._memo.get(v) or s.text(v)) if type(v) is str else s.payload(v),
+        }
+
+    def _steps(self, dt: T.DataType, *, ids_coded: bool = False) -> tuple[tuple[str, Step], ...]:
         """What happens to each field of ``dt`` that de-identification changes, as one
         function per field (looked up once per type, not once per value)."""
-        found = self._plans.get(dt.key)
+        key = (dt.key, ids_coded)
+        found = self._plans.get(key)
         if found is None:
-            exp, secret, person, room = (
-                self.experiment_id,
-                self._secret,
-                self.participant,
-                self.room,
+            by_role = self._roles()
+            found = tuple(
+                (name, by_role[role])
+                for name, role in dt.deidentified_fields
+                if not (ids_coded and role == T.RECORD_CODE)
             )
-            record_id: Step = (
-                (lambda v, s: s.text(v))
-                if self.own is not None
-                else (lambda v, s: record_code(exp, v, secret))
-            )
-            by_role: dict[str, Step] = {
-                T.PERSON: lambda v, s: person(v),
-                T.PEOPLE: lambda v, s: [person(x) for x in v],
-                T.ROOM_CODE: lambda v, s: room(v),
-                T.RECORD_CODE: record_id,
-                T.DROP: lambda v, s: None,
-                T.SCRUB: lambda v, s: s.text(v) if type(v) is str else s.payload(v),
-            }
-            found = tuple((name, by_role[role]) for name, role in dt.deidentified_fields)
-            self._plans[dt.key] = found
+            self._plans[key] = found
+        return found
+
+    # Rows selected by the database (``columns``): the fast path of files and streams.
+
+    @property
+    def in_database(self) -> bool:
+        """Whether the database makes this reader's record codes (``columns``/``rows``):
+        codes for everyone, not a participant's own copy (whose record ids are scrubbed)."""
+        return not self.identifiers and self.own is None
+
+    def columns(self, dt: T.DataType, experiment: Any = None) -> list[Any]:
+        """What to select for ``rows``, one expression per field of ``dt`` in order: record
+        ids as their codes (``RecordCode``), times as the API writes them, names and links
+        empty, payloads as JSON text; participant and room ids as stored, to be coded and
+        scrubbed by ``rows``. ``experiment``: the expression of the record's experiment
+        public id (this policy's experiment by default)."""
+        if experiment is None:
+            experiment = Value(self.experiment_id, output_field=TextField())
+        out: list[Any] = []
+        for f in dt.fields:
+            role = f.deidentify
+            if role == T.RECORD_CODE:
+                out.append(RecordCode(experiment, F(f.column), self._secret))
+            elif role == T.DROP:
+                out.append(Value(None, output_field=TextField()))
+            elif f.kind == T.DATETIME:
+                out.append(IsoUtc(F(f.column)))
+            elif f.kind in (T.JSON, T.PARTICIPANT_LIST):
+                out.append(Cast(F(f.column), TextField()))
+            else:
+                out.append(F(f.column))
+        return out
+
+    def rows(
+        self,
+        dt: T.DataType,
+        rows: Sequence[Sequence[Any]],
+        finish: Callable[[str], str] | None = None,
+    ) -> list[list[Any]]:
+        """Rows selected with ``columns``, de-identified: for each the values that
+        ``records`` gives its record, in field order, each scrubbed with the people of its
+        room. ``finish`` is applied to each scrubbed label and text (a CSV writer's
+        neutralisation), remembered with the scrubbing: a label that repeats costs one
+        look-up."""
+        if not rows:
+            return []
+        room_at = dt.fields.index(dt.room_field)
+        self._read_rooms({row[room_at] for row in rows})
+        texts, steps = self._row_steps(dt)
+        scrubbers = self._scrubbers
+        out = []
+        for row in rows:
+            scrub = scrubbers[row[room_at]]
+            memo = scrub.finished(finish)
+            values = list(row)
+            for i in texts:
+                value = values[i]
+                if value is not None:
+                    found = memo.get(value)
+                    values[i] = found if found is not None else scrub.text(value, finish)
+            for i, step in steps:
+                value = values[i]
+                if value is not None:
+                    values[i] = step(value, scrub)
+            out.append(values)
+        return out
+
+    def _row_steps(self, dt: T.DataType) -> tuple[tuple[int, ...], tuple[tuple[int, Step], ...]]:
+        """For ``rows``: the fields scrubbed as text, and the function of each other field
+        the database does not make."""
+        key = ("rows", dt.key)
+        found = self._plans.get(key)
+        if found is None:
+            by_role = self._roles()
+            texts, steps = [], []
+            for i, f in enumerate(dt.fields):
+                role = f.deidentify
+                if role in (T.KEEP, T.RECORD_CODE, T.DROP):  # made by the database
+                    continue
+                if role == T.SCRUB and f.kind in (T.STR, T.TEXT):
+                    texts.append(i)
+                elif f.kind in (T.JSON, T.PARTICIPANT_LIST):
+                    steps.append((i, _decoded(by_role[role])))
+                else:
+                    steps.append((i, by_role[role]))
+            found = self._plans[key] = (tuple(texts), tuple(steps))
         return found
 
     def _own_record(
@@ -357,6 +507,29 @@ class Policy:
 Step = Callable[[Any, Scrubber], Any]
 
 
+def _decoded(step: Step) -> Step:
+    """``step`` of a payload selected as JSON text: decoded as the ORM decodes it."""
+    return lambda v, s: step(_loads(v), s)
+
+
+# Integers of 19 digits or more, which orjson reads as floats (beyond 64 bits) and json not.
+_LONG_DIGITS = re.compile(r"\d{19}")
+
+
+def _loads(text: str) -> Any:
+    """``json.loads``, as the ORM decodes a JSONField (the text itself if it is not JSON),
+    by orjson where the two agree (PostgreSQL writes numbers without exponents)."""
+    if _LONG_DIGITS.search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
 def _apply(steps: tuple[tuple[str, Step], ...], record: dict[str, Any], scrub: Scrubber) -> dict:
     out = dict(record)
     for name, step in steps:
@@ -367,15 +540,20 @@ def _apply(steps: tuple[tuple[str, Step], ...], record: dict[str, Any], scrub: S
 
 
 def by_experiment(
-    policies: Mapping[str, Policy], dt: T.DataType, records: list[dict[str, Any]]
+    policies: Mapping[str, Policy],
+    dt: T.DataType,
+    records: list[dict[str, Any]],
+    *,
+    ids_coded: bool = False,
 ) -> list[dict[str, Any]]:
     """Records of several experiments, each through its experiment's policy (records of an
-    experiment without one stay as they are), in their order."""
+    experiment without one stay as they are), in their order. ``ids_coded``: as for
+    ``Policy.records``."""
     out = list(records)
     for exp_id, policy in policies.items():
         at = [i for i, r in enumerate(records) if r["experimentId"] == exp_id]
         if at:
-            cleaned = policy.records(dt, [records[i] for i in at])
+            cleaned = policy.records(dt, [records[i] for i in at], ids_coded=ids_coded)
             for i, record in zip(at, cleaned, strict=True):
                 out[i] = record
     return out
