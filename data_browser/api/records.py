@@ -27,7 +27,7 @@ from django.db import connection
 from django.db.models import F, Min, QuerySet
 from django.http import Http404, HttpRequest
 
-from data_browser import access, copysql, keyset, media, versions
+from data_browser import access, copysql, csvcells, keyset, media, versions
 from data_browser import datatypes as T
 from data_browser.copysql import IsoUtc
 from data_browser.filters import record_filterset
@@ -400,11 +400,42 @@ def json_possible(sel: Selection) -> bool:
     return not links or len(sel.policies) == len(sel.experiment_ids)
 
 
+def coded_in_database(sel: Selection) -> bool:
+    """Whether PostgreSQL codes the record ids of the selection (``identity.RecordCode``)
+    and leaves its names and links empty: every experiment of it is read by code."""
+    return (
+        connection.vendor == "postgresql"
+        and bool(sel.policies)
+        and len(sel.policies) == len(sel.experiment_ids)
+        and all(p.in_database for p in sel.policies.values())
+    )
+
+
 def deidentified_json(sel: Selection, data: bytes) -> bytes:
     """A JSON page from ``fetch_json`` as the reader may see it."""
     if not sel.policies:
         return data
-    return orjson.dumps(by_experiment(sel.policies, sel.dt, orjson.loads(data)))
+    records = orjson.loads(data)
+    cleaned = by_experiment(sel.policies, sel.dt, records, ids_coded=coded_in_database(sel))
+    return orjson.dumps(cleaned)
+
+
+def _json_columns(sel: Selection) -> dict[str, Any]:
+    """The page's columns for ``json_agg``: record ids coded and names and links left empty
+    by the database when it can (``coded_in_database``), the rest as stored."""
+    coded = coded_in_database(sel)
+    if coded:
+        policy = next(iter(sel.policies.values()))
+        made = policy.columns(sel.dt, experiment=F("experiment__public_id"))
+    columns = {}
+    for i, f in enumerate(sel.dt.fields):
+        if coded and f.deidentify in (T.RECORD_CODE, T.DROP):
+            columns[f"f{i}"] = made[i]
+        elif f.kind == T.DATETIME:
+            columns[f"f{i}"] = IsoUtc(F(f.column))
+        else:
+            columns[f"f{i}"] = F(f.column)
+    return columns
 
 
 @dataclass
@@ -426,10 +457,7 @@ def fetch_json(sel: Selection, limit: int, offset: int = 0) -> JsonPage:
     qs = _from_position(sel)
     start = 0 if cursor is not None else offset
     fields = sel.dt.fields
-    columns = {
-        f"f{i}": IsoUtc(F(f.column)) if f.kind == T.DATETIME else F(f.column)
-        for i, f in enumerate(fields)
-    }
+    columns = _json_columns(sel)
     page = qs.values(**columns, k_pk=F("pk"), k_sort=F(sel.sort))[start : start + limit + 1]
     inner, params = page.query.get_compiler(using=qs.db).as_sql()
     names = ", ".join(f'p.f{i} AS "{f.name}"' for i, f in enumerate(fields))
@@ -479,15 +507,45 @@ def iter_deidentified(sel: Selection, offset: int = 0, limit: int | None = None)
     keyset chunks of JSON built by PostgreSQL as for the JSON pages, each rewritten by the
     policies (no row passes through the ORM)."""
     current, start, remaining = sel, offset, limit
+    ids_coded = coded_in_database(sel)
     while remaining is None or remaining > 0:
         size = STREAM_CHUNK if remaining is None else min(STREAM_CHUNK, remaining)
         page = fetch_json(current, size, start)
-        yield from by_experiment(sel.policies, sel.dt, orjson.loads(page.data))
+        records = orjson.loads(page.data)
+        yield from by_experiment(sel.policies, sel.dt, records, ids_coded=ids_coded)
         if not page.has_more or page.next_cursor is None:
             return
         if remaining is not None:
             remaining -= page.returned
         current, start = replace(sel, cursor=decode_cursor(page.next_cursor)), 0
+
+
+def rows_possible(sel: Selection) -> bool:
+    """A de-identified CSV of one experiment read by code: its rows made by PostgreSQL
+    (``identity.Policy.columns``) and coded and scrubbed as rows (``iter_cells``)."""
+    return coded_in_database(sel) and len(sel.policies) == 1
+
+
+def iter_cells(sel: Selection, offset: int = 0, limit: int | None = None) -> Iterator[list]:
+    """The CSV cells of a de-identified selection (``rows_possible``) from the given
+    position on (at most ``limit`` rows), in keyset chunks: the cells ``csvcells.rows``
+    writes of the records ``iter_deidentified`` gives."""
+    policy = next(iter(sel.policies.values()))
+    columns = policy.columns(sel.dt)
+    current, start, remaining = sel, offset, limit
+    current, start = positioned(current, start)
+    cursor = current.cursor
+    while remaining is None or remaining > 0:
+        size = STREAM_CHUNK if remaining is None else min(STREAM_CHUNK, remaining)
+        chunk = keyset.page(
+            sel.queryset, columns, sel.sort, sel.descending, size, after=cursor, offset=start
+        )
+        yield from csvcells.deidentified_rows(sel.dt, policy, chunk.rows)
+        if chunk.next is None:
+            return
+        if remaining is not None:
+            remaining -= len(chunk.rows)
+        cursor, start = chunk.next, 0
 
 
 def to_api(sel: Selection, rows: Iterator | list, request: HttpRequest) -> Iterator[dict]:

@@ -135,6 +135,11 @@ def _file(request: HttpRequest, sel: records.Selection, params: records.Params, 
             next_cursor = records.next_cursor(sel, params.limit, params.offset)
             if next_cursor:
                 headers["X-Next-Cursor"] = next_cursor
+        if params.format == "csv" and records.rows_possible(sel):
+            headers["Content-Disposition"] = downloads.content_disposition(f"{name}.csv")
+            cells = records.iter_cells(sel, params.offset, params.limit)
+            body = csvcells.stream_cells(sel.dt, cells)
+            return StreamingHttpResponse(body, content_type=CSV, headers=headers)
         items = records.iter_deidentified(sel, params.offset, params.limit)
         return stream(params.format, sel.dt, items, name, headers)
     if params.limit is None:
