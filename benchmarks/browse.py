@@ -60,6 +60,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 import types
 import urllib.request
 from pathlib import Path
@@ -354,12 +355,21 @@ def browser_timings(args, exp_url: str, test_client_page, n_events: int) -> bool
         ok &= show(f"tab: chat -> events ({n_events:,} events)", to_events)
 
         navigations, http, reference = [], [], []
-        for _ in range(n):  # interleaved rounds: browser, HTTP client, test client
+
+        def navigate() -> None:
             page.goto(exp_url, wait_until="load")
             page.wait_for_function("performance.getEntriesByType('navigation')[0].loadEventEnd > 0")
             navigations.append(page.evaluate(NAVIGATION))
-            http.append(timed(over_http, 1, warmup=0))
-            reference.append(timed(test_client_page, 1, warmup=0))
+
+        measures = [
+            navigate,
+            lambda: http.append(timed(over_http, 1, warmup=0)),
+            lambda: reference.append(timed(test_client_page, 1, warmup=0)),
+        ]
+        for i in range(n):  # interleaved rounds, each in another order, apart by a pause
+            for measure in measures[i % 3 :] + measures[: i % 3]:
+                time.sleep(0.3)  # what the previous one left the browser to do is done
+                measure()
         browser.close()
 
     def median(key: str) -> float:
