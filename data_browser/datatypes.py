@@ -37,6 +37,22 @@ FLOAT = "float"
 DATETIME = "datetime"
 JSON = "json"  # nested payload: may hold identifying values
 
+# Fields that name another object: their heading drops the "Id" (``sessionId`` reads "Session").
+REFERENCES = (EXPERIMENT, ROOM, PARTICIPANT, PARTICIPANT_LIST)
+ACRONYMS = {"id": "ID", "ids": "IDs", "url": "URL"}
+
+
+def readable(name: str, drop_id: bool = False) -> str:
+    """An API name as words: ``componentType`` → "Component type", ``downloadUrl`` →
+    "Download URL", ``metricId`` → "Metric ID" (``senderId`` → "Sender" with ``drop_id``)."""
+    words = [w.lower() for w in re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", name)]
+    if drop_id and len(words) > 1 and words[-1] in ("id", "ids"):
+        suffix = words.pop()[2:]
+        words[-1] += suffix  # recipientIds: "Recipients"
+    text = " ".join(ACRONYMS.get(w, w) for w in words)
+    return text[:1].upper() + text[1:]
+
+
 # What de-identification does with a field (``data_browser.identity.Policy`` applies it).
 KEEP = "keep"  # numbers, times, the experiment id: no person in them
 PERSON = "person"  # a participant id: becomes the participant's code
@@ -62,14 +78,6 @@ DEIDENTIFY = {
 }
 
 
-def readable(name: str) -> str:
-    """An API name in words: camelCase split, the first letter capitalised, ID and URL."""
-    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).lower().split()
-    words = [{"id": "ID", "ids": "IDs", "url": "URL"}.get(w, w) for w in words]
-    text = " ".join(words)
-    return text[:1].upper() + text[1:]
-
-
 @dataclass(frozen=True)
 class Field:
     name: str
@@ -78,17 +86,18 @@ class Field:
     column: str = ""
     unit: str = ""
     required: bool = False
+    display: str = ""  # the name people read, where the one derived from ``name`` is not apt
+
+    @property
+    def label(self) -> str:
+        """The name a reader sees (``componentType`` reads "Component type"); exports and the
+        API keep ``name``, shown on hover."""
+        return self.display or readable(self.name, drop_id=self.kind in REFERENCES)
 
     @property
     def deidentify(self) -> str:
         """What de-identification does with this field (one of KEEP … SCRUB)."""
         return DEIDENTIFY[self.kind]
-
-    @property
-    def label(self) -> str:
-        """The name a reader sees (``componentType`` → "Component type", ``sessionId`` →
-        "Session ID"); the API name stays in exports and on hover."""
-        return readable(self.name)
 
     @property
     def writable(self) -> bool:
@@ -183,6 +192,10 @@ class DataType:
     derived_id: DerivedId | None = None  # when set, the id may be left out
     enrich: bool = False  # ingest fills componentType, content and participantRole if absent
     aggregate: Aggregate | None = None
+    # Columns the tables leave out until a reader chooses them (the column chooser): ids and
+    # details the export and the expanded row carry, so that a page fits its frame.
+    hidden: tuple[str, ...] = ()
+    band_field: str = ""  # the field whose value colours a table row (presentations.drift_band)
 
     def __post_init__(self) -> None:
         aggregated = ()
@@ -193,7 +206,8 @@ class DataType:
                 *(extra[4] for extra in self.aggregate.extra),
             )
         derived = self.derived_id.fields if self.derived_id else ()
-        for name in (*self.filters, *self.expected, *derived, *aggregated):
+        banded = (self.band_field,) if self.band_field else ()
+        for name in (*self.filters, *self.expected, *derived, *aggregated, *self.hidden, *banded):
             self.get_field(name)  # a renamed field fails at import, not in a panel or export
 
     @property
@@ -279,6 +293,7 @@ EVENTS = DataType(
     api_filters=("category",),
     expected=("category", "componentId"),
     enrich=True,
+    hidden=("id", "componentId", "participantRole"),
     aggregate=Aggregate(
         "events_summary",
         group=(("eventType", "Type of event"), ("componentId", "Component id")),
@@ -290,7 +305,9 @@ EVENTS = DataType(
         TIMESTAMP,
         ONSET,
         EXPERIMENT_ID,
-        _f("sessionId", ROOM, "Room (session) the event happened in", required=True),
+        _f(
+            "sessionId", ROOM, "Room (session) the event happened in", required=True, display="Room"
+        ),
         PARTICIPANT_ID,
         _f("eventType", STR, "Type of event, e.g. component.complete", "event_type", required=True),
         _f("category", STR, "component, state, media, communication or sync", "category"),
@@ -314,6 +331,7 @@ RECORDINGS = DataType(
     filters=("status", "format"),
     expected=("downloadUrl", "duration", "fileSize"),
     coverage=Coverage("Participants with a recording", PER_PARTICIPANT),
+    hidden=("recordingId", "endTime", "videoOffset"),
     aggregate=Aggregate(
         "recordings_summary",
         group=(("format", "Container format"), ("status", "Recording status")),
@@ -353,6 +371,7 @@ CHAT = DataType(
     scope="read:chat",
     description="Messages sent through the text chat component.",
     filters=("content", "messageType"),
+    hidden=("messageId",),
     aggregate=Aggregate(
         "chat_summary",
         group=(("roomId", "Room (by code)"),),
@@ -387,6 +406,7 @@ CONTINUOUS_RATINGS = DataType(
     description="High-frequency rating samples (every 100-500 ms while rating).",
     filters=("componentId",),
     expected=("normalizedValue",),
+    hidden=("ratingId", "rawValue"),
     aggregate=Aggregate(
         "continuous_ratings_summary",
         group=(
@@ -427,6 +447,7 @@ SPARSE_RATINGS = DataType(
     description="Individual rating responses (VAS, Likert scales), one per submission.",
     filters=("componentId",),
     expected=("responseTime",),
+    hidden=("ratingId",),
     aggregate=Aggregate(
         "sparse_ratings_summary",
         group=(("componentId", "Rating component"),),
@@ -463,6 +484,8 @@ SYNC = DataType(
     api_filters=("aggregationWindow",),
     expected=("timeDrift", "syncQuality"),
     coverage=Coverage("Multi-participant rooms with sync metrics", PER_SHARED_ROOM),
+    hidden=("metricId",),
+    band_field="timeDrift",
     aggregate=Aggregate(
         "sync_summary",
         group=(("roomId", "Room (by code)"),),
@@ -505,6 +528,7 @@ COMPONENTS = DataType(
     api_filters=("componentType", "stateId"),
     expected=("config",),
     derived_id=DerivedId("snap_", ("roomId", "participantId", "componentId", "timestamp")),
+    hidden=("snapshotId",),
     aggregate=Aggregate(
         "components_summary",
         group=(
@@ -519,7 +543,7 @@ COMPONENTS = DataType(
         _f("componentType", STR, "Component type, e.g. ShowVideo", "component_type"),
         EXPERIMENT_ID,
         _f("stateId", STR, "Experiment state the component belongs to", "state_id"),
-        _f("config", JSON, "Component configuration", "config"),
+        _f("config", JSON, "Component configuration", "config", display="Configuration"),
         TIMESTAMP,
         ONSET,
         _f(

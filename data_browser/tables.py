@@ -10,11 +10,10 @@ its value into a ``cell`` (text, and the markup, tooltip, class or link around i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from functools import cache, lru_cache
+from datetime import datetime, timedelta
+from functools import cache, lru_cache, partial
 from typing import Any
 
 import django_tables2 as tables
@@ -26,8 +25,9 @@ from django_tables2 import RequestConfig
 from django_tables2.data import TableListData
 
 from . import datatypes as T
-from . import keyset
+from . import formats, keyset
 from .identity import participant_code, room_code
+from .presentations import drift_band
 
 PER_PAGE = 50
 SMALL_PER_PAGE = 25
@@ -88,6 +88,8 @@ def browse_url(name: str, *args: str) -> str:
 
 # The record columns: each turns a value into a cell, which the table's template marks up.
 
+CLIP_CHARS = 48  # text longer than this is cut short in its cell, whole in its tooltip
+
 
 def human_bytes(n: int | None) -> str:
     if n is None:
@@ -100,16 +102,6 @@ def human_bytes(n: int | None) -> str:
     return f"{n} B"
 
 
-def human_duration(ms: int | float | None) -> str:
-    if ms is None:
-        return "—"
-    seconds = round(ms / 1000)
-    sign = "-" if seconds < 0 else ""
-    h, rest = divmod(abs(seconds), 3600)
-    m, s = divmod(rest, 60)
-    return f"{sign}{h}:{m:02d}:{s:02d}" if h else f"{sign}{m}:{s:02d}"
-
-
 def cell(text: Any, markup: str = "", **parts: Any) -> dict[str, Any]:
     """One cell for ``_table.html``: its text, the ``markup`` around it ("" plain, "num" a
     number, or a branch of the template's ``markup`` partial) and that markup's parts (title,
@@ -118,8 +110,15 @@ def cell(text: Any, markup: str = "", **parts: Any) -> dict[str, Any]:
     return {"text": text, "markup": markup, **parts}
 
 
+def heading_attrs(name: str, meaning: str, unit: str = "", **attrs: Any) -> dict[str, Any]:
+    """The header cell of a column: people read its heading, the API name (as in exports and
+    the API) and what it means are on hover."""
+    title = f"{name}: {meaning}" + (f" ({unit})" if unit else "")
+    return {**attrs, "th": {"title": title, "data-field": name, **attrs.get("th", {})}}
+
+
 class FieldColumn(tables.Column):
-    """A column for one registry field; the header is the API name (as in exports).
+    """A column for one registry field, headed by its readable name (``Field.label``).
 
     ``cell`` turns a value into the cell the table's template marks up; the subclasses
     below say how a kind of value reads. Record rows arrive prepared (``RecordTable.cells``):
@@ -130,25 +129,45 @@ class FieldColumn(tables.Column):
     def __init__(self, f: T.Field, **kw: Any) -> None:
         self.field = f
         self.num = f.kind in (T.INT, T.FLOAT)
-        attrs = {"th": {"title": f.meaning + (f" ({f.unit})" if f.unit else "")}}
-        if self.num:
-            attrs["td"] = {"class": "num"}
-        super().__init__(accessor=tables.A(f.name), verbose_name=f.name, attrs=attrs, **kw)
+        attrs = heading_attrs(
+            f.name, f.meaning, f.unit, **({"td": {"class": "num"}} if self.num else {})
+        )
+        super().__init__(accessor=tables.A(f.name), verbose_name=f.label, attrs=attrs, **kw)
 
     def cell(self, value: Any, record: dict, table: RecordTable) -> dict[str, Any]:
-        """As text (str() in Python: localising numbers in the template costs more than the
-        rest of the cell)."""
-        return cell(str(value), "num" if self.num else "")
+        if not self.num:
+            return cell(str(value))
+        text = formats.number(value) + (f" {self.field.unit}" if self.field.unit else "")
+        if isinstance(value, float) and round(value, 2) != value:
+            return cell(text, "titled", title=str(value))  # the exact value on hover
+        return cell(text, "num")
 
 
 class TextColumn(FieldColumn):
+    """Free text on one line, cut short with an ellipsis; the whole text on hover."""
+
     def cell(self, value: str, record: dict, table: RecordTable) -> dict[str, Any]:
-        return cell(value, "text")
+        return cell(value, "text", title=value if len(value) > CLIP_CHARS else "")
 
 
 class JSONColumn(FieldColumn):
+    """JSON on one line, cut short; indented in the tooltip (and the expanded row)."""
+
     def cell(self, value: Any, record: dict, table: RecordTable) -> dict[str, Any]:
-        return cell(json.dumps(value, indent=2, ensure_ascii=False, default=str), "json")
+        text = formats.json_compact(value)
+        return cell(text, "json", title=formats.json_text(value) if len(text) > CLIP_CHARS else "")
+
+
+class TimeColumn(FieldColumn):
+    """A moment in the reader's time zone, the zone in the header; the exact instant (UTC,
+    ISO 8601, as exports write it) on hover."""
+
+    @property
+    def header(self) -> str:
+        return f"{self.verbose_name} ({formats.zone_label()})"
+
+    def cell(self, value: str, record: dict, table: RecordTable) -> dict[str, Any]:
+        return cell(formats.when(value), "titled", title=value)
 
 
 class MediaColumn(FieldColumn):
@@ -161,20 +180,22 @@ class OnsetColumn(FieldColumn):
 
     def cell(self, value: int, record: dict, table: RecordTable) -> dict[str, Any]:
         if value < 0:
-            title = f"{human_duration(-value)} before the room started"
+            title = f"{formats.duration(-value)} before the room started"
             return cell(f"-{-value:,} ms", "titled", title=title, css="negative")
-        title = f"{human_duration(value)} after the start"
+        title = f"{formats.duration(value)} after the start"
         return cell(f"{value:,} ms", "titled", title=title)
 
 
 class DurationColumn(FieldColumn):
+    """``20 min 0 s``; the milliseconds on hover."""
+
     def cell(self, value: int, record: dict, table: RecordTable) -> dict[str, Any]:
-        return cell(f"{value:,} ms", "titled", title=human_duration(value))
+        return cell(formats.duration(value), "titled", title=f"{value:,} ms")
 
 
 class SizeColumn(FieldColumn):
     def cell(self, value: int, record: dict, table: RecordTable) -> dict[str, Any]:
-        return cell(human_bytes(value), "titled", title=f"{value} bytes")
+        return cell(human_bytes(value), "titled", title=f"{value:,} bytes")
 
 
 class ParticipantColumn(FieldColumn):
@@ -193,11 +214,13 @@ class RoomColumn(FieldColumn):
 
 
 def field_column(f: T.Field, **kw: Any) -> FieldColumn:
-    """The column class that shows a field's values as the guide describes them: onsets and
-    durations with their clock time, JSON pretty-printed, people and rooms as links, sizes
-    in units."""
+    """The column class that shows a field's values as the guide describes them: times in the
+    reader's zone, onsets and durations with their clock time, JSON and long text cut short,
+    people and rooms as links, sizes in units, numbers with separators."""
     if f.kind == T.JSON:
         return JSONColumn(f, **kw)
+    if f.kind == T.DATETIME:
+        return TimeColumn(f, **kw)
     if f.column == "onset":
         return OnsetColumn(f, **kw)
     if f.kind == T.URL:
@@ -270,14 +293,19 @@ class RecordTable(BrowseTable):
             if not isinstance(bc.column, DetailColumn)
         ]
         self.cells = [
-            [
-                cell("Show the whole record", "detail", url=url),
-                *(
-                    empty if (v := record.get(name)) in (None, "") else column.cell(v, record, self)
-                    for name, column, empty in columns
-                ),
-            ]
-            for record, url in zip(rows, details, strict=True)
+            {
+                "attrs": row.attrs,  # Meta.row_attrs, as django-tables2 computes them
+                "cells": [
+                    cell("Show the whole record", "detail", url=url),
+                    *(
+                        empty
+                        if (v := row.record.get(name)) in (None, "")
+                        else column.cell(v, row.record, self)
+                        for name, column, empty in columns
+                    ),
+                ],
+            }
+            for row, url in zip(self.rows, details, strict=True)
         ]
 
 
@@ -307,6 +335,13 @@ def orderable_columns(dt: T.DataType, level: str, identifiers: bool = True) -> s
     return names
 
 
+def band_class(name: str, record: dict) -> str:
+    """The colour band of a row by the value of its field ``name`` (sync drift: < 100 ms
+    green, 100 to 500 ms yellow, beyond red), as the summary and the plot colour it."""
+    band = drift_band(record.get(name))
+    return f"band-{band}" if band else ""
+
+
 def record_table(dt: T.DataType, level: str, identifiers: bool) -> type[RecordTable]:
     return _record_table(dt.key, level, identifiers)
 
@@ -321,7 +356,10 @@ def _record_table(key: str, level: str, identifiers: bool) -> type[RecordTable]:
     }
     room_field = next(f.name for f in dt.fields if f.kind == T.ROOM)
     attrs: dict[str, Any] = {"detail": DetailColumn(), **columns, "room_field": room_field}
-    attrs["Meta"] = type("Meta", (RecordTable.Meta,), {"sequence": ("detail", *columns)})
+    meta: dict[str, Any] = {"sequence": ("detail", *columns)}
+    if dt.band_field:
+        meta["row_attrs"] = {"class": partial(band_class, dt.band_field)}
+    attrs["Meta"] = type("Meta", (RecordTable.Meta,), meta)
     return type(f"{dt.model.__name__}Table", (RecordTable,), attrs)
 
 
@@ -413,6 +451,15 @@ def _numbered(qs: QuerySet, column: str, descending: bool, raw: str, link, notes
 # The hierarchy tables.
 
 
+def listing_attrs(listing: T.Listing, name: str, **attrs: Any) -> dict[str, Any]:
+    """The header of a hierarchy column: the API name of the listing's field on hover."""
+    f = next(f for f in listing.fields if f.name == name)
+    return heading_attrs(f.name, f.meaning, **attrs)
+
+
+NUM = {"td": {"class": "num"}}
+
+
 class StatusColumn(tables.Column):
     """A status as a coloured badge."""
 
@@ -420,14 +467,46 @@ class StatusColumn(tables.Column):
         return cell(record.get_status_display(), "badge", css=f"status-{value}")
 
 
+class CountColumn(tables.Column):
+    def render(self, value: int) -> str:
+        return formats.number(value)
+
+
+class WhenColumn(tables.Column):
+    """A moment in the reader's time zone, the zone in the header; the instant on hover."""
+
+    def __init__(self, *args: Any, seconds: bool = True, **kw: Any) -> None:
+        self.seconds = seconds
+        super().__init__(*args, **kw)
+
+    @property
+    def header(self) -> str:
+        return f"{self.verbose_name} ({formats.zone_label()})"
+
+    def render(self, value: datetime) -> dict[str, Any]:
+        return cell(formats.when(value, self.seconds), "titled", title=T.iso(value))
+
+
 class ExperimentTable(BrowseTable):
     name = tables.TemplateColumn(
-        template_name="data_browser/_cells.html#experiment-name", verbose_name="Experiment"
+        template_name="data_browser/_cells.html#experiment-name",
+        verbose_name="Experiment",
+        attrs=heading_attrs("name", "Name of the experiment"),
     )
-    public_id = tables.Column(verbose_name="Id")
-    status = StatusColumn()
-    participant_count = tables.Column(verbose_name="Participants", attrs={"td": {"class": "num"}})
-    created_at = tables.DateTimeColumn(verbose_name="Created", format="Y-m-d")
+    public_id = tables.Column(
+        verbose_name="ID",
+        attrs=heading_attrs("experimentId", "Experiment id (as the API names it)"),
+    )
+    status = StatusColumn(attrs=heading_attrs("status", "active, completed or archived"))
+    participant_count = CountColumn(
+        verbose_name="Participants",
+        attrs=heading_attrs("participantCount", "Participants who joined a room", **NUM),
+    )
+    created_at = WhenColumn(
+        verbose_name="Created",
+        seconds=False,
+        attrs=heading_attrs("createdAt", "When it was created"),
+    )
 
     class Meta(BrowseTable.Meta):  # django-tables2 reads only a class's own Meta
         pass
@@ -438,11 +517,19 @@ class ExperimentTable(BrowseTable):
 
 
 class RoomTable(BrowseTable):
-    public_id = tables.Column(verbose_name="Room")
-    participant_count = tables.Column(verbose_name="Participants", attrs={"td": {"class": "num"}})
-    status = StatusColumn()
-    started_at = tables.DateTimeColumn(verbose_name="Start", format="Y-m-d H:i:s")
-    duration = tables.Column(verbose_name="Duration", accessor="length", empty_values=(None,))
+    public_id = tables.Column(verbose_name="Room", attrs=listing_attrs(T.ROOMS, "roomId"))
+    participant_count = CountColumn(
+        verbose_name="Participants", attrs=listing_attrs(T.ROOMS, "participantCount", **NUM)
+    )
+    status = StatusColumn(attrs=listing_attrs(T.ROOMS, "status"))
+    started_at = WhenColumn(verbose_name="Start", attrs=listing_attrs(T.ROOMS, "startTime"))
+    ended_at = WhenColumn(verbose_name="End", attrs=listing_attrs(T.ROOMS, "endTime"))
+    duration = tables.Column(
+        verbose_name="Duration",
+        accessor="length",
+        empty_values=(None,),
+        attrs=listing_attrs(T.ROOMS, "duration", **NUM),
+    )
 
     class Meta(BrowseTable.Meta):  # django-tables2 reads only a class's own Meta
         pass
@@ -458,14 +545,24 @@ class RoomTable(BrowseTable):
         return cell(ref, "link", url=browse_url("room", self.people.experiment_id, ref))
 
     def render_duration(self, value: timedelta) -> str:
-        return human_duration(value.total_seconds() * 1000)
+        return formats.duration(value)
 
 
 class ParticipantTable(BrowseTable):
-    participant = tables.Column(verbose_name="Participant", order_by=("participant__public_id",))
-    role = tables.Column()
-    status = StatusColumn()
-    data = tables.Column(verbose_name="Data available", empty_values=(), orderable=False)
+    participant = tables.Column(
+        verbose_name="Participant",
+        order_by=("participant__public_id",),
+        attrs=listing_attrs(T.PARTICIPANTS, "participantId"),
+    )
+    role = tables.Column(attrs=listing_attrs(T.PARTICIPANTS, "role"))
+    status = StatusColumn(attrs=listing_attrs(T.PARTICIPANTS, "status"))
+    joined_at = WhenColumn(verbose_name="Joined", attrs=listing_attrs(T.PARTICIPANTS, "joinedAt"))
+    data = tables.Column(
+        verbose_name="Data available",
+        empty_values=(),
+        orderable=False,
+        attrs={"th": {"title": "The data types this participant has records of"}},
+    )
 
     class Meta(BrowseTable.Meta):  # django-tables2 reads only a class's own Meta
         pass

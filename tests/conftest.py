@@ -143,6 +143,16 @@ def login_client(client, world: World, role: str):
     return client
 
 
+def show_every_column(world: World, role: str) -> None:
+    """The role's record tables show every column, record ids too (as the column chooser
+    can): tests that follow records by id see them."""
+    from data_browser import datatypes as T
+    from data_browser.models import Profile
+
+    every = {dt.key: dt.field_names for dt in T.DATA_TYPES}
+    Profile.objects.filter(user=world.user(role)).update(table_columns=every)
+
+
 # Browser tests: the system Chromium driven by Playwright.
 
 CHROMIUM_ARGS = [

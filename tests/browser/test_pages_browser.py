@@ -240,6 +240,14 @@ def test_the_transcript_search_and_the_sync_bands(transactional_db, world, chrom
             for t in page.locator(f"#records tbody tr td:nth-child({column + 1})").all_inner_texts()
         ]
         assert drifts
+        # Each row carries the band of its own drift (django-tables2 row_attrs), as painted.
+        rows = page.locator("#records tbody tr").evaluate_all(
+            "trs => trs.map(tr => [tr.className, getComputedStyle(tr.cells[0]).boxShadow])"
+        )
+        assert len(rows) == len(drifts)
+        for (css, shadow), drift in zip(rows, drifts, strict=True):
+            assert f"band-{drift_band(drift)}" in css.split(), (css, drift)
+            assert "inset" in shadow  # the band's stripe on the row's first cell
         for band in ("good", "fair", "poor"):
             expected = sum(1 for d in drifts if drift_band(d) == band)
             legend = page.locator(f".band-legend li[data-band={band}] strong").inner_text()
@@ -249,3 +257,4 @@ def test_the_transcript_search_and_the_sync_bands(transactional_db, world, chrom
         assert not errors
     finally:
         context.close()
+

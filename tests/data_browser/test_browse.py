@@ -15,7 +15,7 @@ from data_browser import keyset
 from data_browser.identity import participant_code
 from data_browser.ingest import ingest
 from data_browser.models import Event, Participant, Recording, RoomParticipant
-from tests.conftest import login_client
+from tests.conftest import login_client, show_every_column
 
 pytestmark = pytest.mark.django_db
 
@@ -297,7 +297,8 @@ def test_it_lists_rooms_with_counts_status_and_duration(client, world):
     assert "Completed" in body
     duration = world.room.ended_at - world.room.started_at
     minutes, seconds = divmod(int(duration.total_seconds()), 60)
-    assert f"{minutes}:{seconds:02d}" in body
+    assert f"{minutes} min {seconds} s" in body
+    assert f"{minutes}:{seconds:02d}" not in body
 
 
 def test_it_badges_the_data_types_each_participant_has(client, world):
@@ -324,7 +325,8 @@ def test_it_renders_json_payloads_readably_and_negative_onsets_as_such(client, w
     events = text(client.get(url + "?tab=events"))
     assert 'class="negative"' in events and "before the room started" in events
     components = text(client.get(url + "?tab=components"))
-    assert '<pre class="json">{\n  &quot;' in components
+    assert '<code class="json clip" title="{\n  &quot;' in components  # cut short, whole on hover
+    assert re.search(r'<code class="json clip"[^>]*>\{&quot;[^\n<]*\}</code>', components)
 
 
 def test_it_offers_signed_play_and_download_links_for_recordings(client, world):
@@ -335,7 +337,7 @@ def test_it_offers_signed_play_and_download_links_for_recordings(client, world):
     )
     links = set(re.findall(r'href="(http://testserver/media/[^"]+)"', body))
     assert len(links) == 1
-    assert "Play" in body and "1280x720" in body and "15:00" in body
+    assert "Play" in body and "1280x720" in body and "15 min 0 s" in body
     recording = Recording.objects.get(room=world.room, participant=world.participant)
     if not default_storage.exists(recording.file.name):
         # The demo wrote its media before the tests' media directory was set; same bytes.
@@ -370,8 +372,9 @@ def test_every_htmx_link_is_also_a_plain_link(client, world):
 
 
 def headers(body: str) -> list[str]:
+    """The API names of the columns shown (each header's ``data-field``)."""
     thead = body.split("<thead>", 1)[1].split("</thead>", 1)[0]
-    return [re.sub(r"<[^>]+>|\s", "", th) for th in re.findall(r"<th[^>]*>(.*?)</th>", thead, re.S)]
+    return re.findall(r'<th [^>]*data-field="([^"]+)"', thead)
 
 
 def test_the_room_and_experiment_tabs_add_a_participant_column(client, world):
@@ -397,7 +400,7 @@ def test_the_room_and_experiment_tabs_add_a_participant_column(client, world):
 
 def rows(body: str) -> list[str]:
     tbody = body.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
-    return re.findall(r"<tr>.*?</tr>", tbody, re.S)
+    return re.findall(r"<tr[ >].*?</tr>", tbody, re.S)
 
 
 def test_it_filters_events_by_type_and_onset(client, world):
@@ -435,6 +438,7 @@ def ids_on(body: str, prefix: str = "event_") -> list[str]:
 
 
 def test_it_walks_every_row_with_keyset_links_and_back(client, world):
+    show_every_column(world, "owner")
     login_client(client, world, "owner")
     url = reverse("data_browser:experiment_data", args=[world.experiment.public_id])
     expected = list(
@@ -462,6 +466,7 @@ def test_it_walks_every_row_with_keyset_links_and_back(client, world):
 
 
 def test_it_sorts_by_time_descending_with_keyset_links(client, world):
+    show_every_column(world, "owner")
     login_client(client, world, "owner")
     url = reverse("data_browser:room_data", args=[world.experiment.public_id, world.room.public_id])
     expected = list(
@@ -482,24 +487,35 @@ def test_the_sort_links_keep_the_filters_and_leave_the_page_position(client, wor
     body = text(client.get(url + "?tab=events&category=component"))
     nxt = re.search(r'rel="next" href="\?([^"]+)"', body).group(1).replace("&amp;", "&")
     body = text(client.get(f"{url}?{nxt}"))
-    headers = {
-        name: css
-        for css, name in re.findall(
-            r'<th title="[^"]*"(?: class="([^"]*)")?>(?:<a [^>]*>)?(\w+)<', body
-        )
-    }
-    assert headers["onset"] == "asc orderable"  # the default sort, shown as such
-    assert headers["timestamp"] == "orderable"
-    assert headers["eventType"] == ""  # not sortable across a whole experiment
-    sort_links = re.findall(r'<th [^>]*><a href="\?([^"]+)" hx-get="[^"]+">(\w+)</a>', body)
-    links = {name: href for href, name in sort_links}
+    heads = header_cells(body)
+    assert heads["onset"]["class"] == "asc orderable"  # the default sort, shown as such
+    assert heads["timestamp"]["class"] == "orderable"
+    assert heads["eventType"]["class"] == ""  # not sortable across a whole experiment
+    links = {name: h["href"] for name, h in heads.items() if h["href"]}
     assert links == {
         "onset": "tab=events&amp;category=component&amp;sort=-onset",
         "timestamp": "tab=events&amp;category=component&amp;sort=timestamp",
     }
-    descending = text(client.get(f"{url}?tab=events&sort=-onset"))
-    assert '<th title="Time from the room&#x27;s start' in descending
-    assert 'class="desc orderable"><a href="?tab=events&amp;sort=onset"' in descending
+    descending = header_cells(text(client.get(f"{url}?tab=events&sort=-onset")))
+    assert descending["onset"]["title"].startswith("onset: Time from the room&#x27;s start")
+    assert descending["onset"]["class"] == "desc orderable"
+    assert descending["onset"]["href"] == "tab=events&amp;sort=onset"
+
+
+def header_cells(body: str) -> dict[str, dict[str, str]]:
+    """Each header by its API name: its class, sort link (query), tooltip and text."""
+    thead = body.split("<thead>", 1)[1].split("</thead>", 1)[0]
+    cells = {}
+    for attrs, inner in re.findall(r"<th ([^>]*)>(.*?)</th>", thead, re.S):
+        found = dict(re.findall(r'([\w-]+)="([^"]*)"', attrs))
+        href = re.search(r'<a href="\?([^"]+)"', inner)
+        cells[found["data-field"]] = {
+            "class": found.get("class", ""),
+            "title": found.get("title", ""),
+            "href": href.group(1) if href else None,
+            "text": re.sub(r"<[^>]+>", "", inner),
+        }
+    return cells
 
 
 def test_it_sorts_other_columns_below_experiment_level_with_pages(client, world):
@@ -559,6 +575,7 @@ def test_it_explains_bad_pages_on_room_tabs(client, world, query, note):
 
 
 def test_a_cursor_past_the_end_shows_the_last_rows(client, world):
+    show_every_column(world, "owner")
     login_client(client, world, "owner")
     url = reverse("data_browser:room_data", args=[world.experiment.public_id, world.room.public_id])
     last = list(

@@ -14,7 +14,7 @@ from data_browser import datatypes as T
 from data_browser import quality
 from data_browser.identity import participant_code
 from data_browser.models import Event, Recording, RoomParticipant
-from tests.conftest import login_client
+from tests.conftest import login_client, show_every_column
 
 pytestmark = pytest.mark.django_db
 
@@ -79,6 +79,7 @@ def first_warning_link(body: str) -> str:
 def test_it_warns_of_an_onset_that_does_not_match_its_timestamp_and_links_to_it(client, world):
     event = Event.objects.filter(room=world.room, participant=world.participant).first()
     Event.objects.filter(pk=event.pk).update(onset=event.onset + 5000)
+    show_every_column(world, "owner")
     login_client(client, world, "owner")
     exp, room, pid = world.experiment.public_id, world.room.public_id, world.participant.public_id
     for args in ((exp,), (exp, room), (exp, room, pid)):
@@ -95,6 +96,7 @@ def test_it_warns_of_events_after_the_room_ended(client, world):
     late = world.room.ended_at + timedelta(minutes=2)
     onset = round((late - world.room.started_at).total_seconds() * 1000)
     Event.objects.filter(pk=event.pk).update(timestamp=late, onset=onset)
+    show_every_column(world, "owner")
     login_client(client, world, "owner")
     body = panel(client, world.experiment.public_id, world.room.public_id)
     assert "Events: 1 record — Recorded after the room ended" in body
@@ -106,6 +108,7 @@ def test_it_warns_of_events_after_the_room_ended(client, world):
 def test_it_warns_of_missing_expected_fields(client, world):
     recording = Recording.objects.filter(room=world.room).first()
     Recording.objects.filter(pk=recording.pk).update(file="", file_size=None)
+    show_every_column(world, "owner")
     login_client(client, world, "owner")
     body = panel(client, world.experiment.public_id, world.room.public_id)
     assert "Recordings: 1 record — Expected fields missing" in body
