@@ -29,11 +29,12 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.urls import reverse
 
 from hyperstudy_dash.htmx import render_page
 
-from . import access, formats, overview, plots, presentations, quality
+from . import access, columns, formats, overview, plots, presentations, quality
 from . import datatypes as T
 from .filters import (
     ExperimentFilter,
@@ -55,6 +56,7 @@ from .tables import (
     default_sort,
     page_records,
     record_table,
+    visible_fields,
 )
 
 COUNT_CAP = 5_000
@@ -341,15 +343,27 @@ class RecordView:
     notes: list[str]
     pages: RecordPages
     extras: dict[str, Any]  # the type's transcript, cards or summary (see presentations)
+    chooser: columns.Chooser | None = None  # the tab's column chooser
 
 
-def _records_view(request: HttpRequest, scope: Scope) -> RecordView:
-    notes: list[str] = []
+def _data_type(request: HttpRequest) -> tuple[T.DataType, list[str]]:
     tab = request.GET.get("tab") or T.EVENTS.key
     dt = T.BY_KEY.get(tab)
     if dt is None:
-        notes.append(f"There is no data type “{tab}”; showing Events.")
-        dt = T.EVENTS
+        return T.EVENTS, [f"There is no data type “{tab}”; showing Events."]
+    return dt, []
+
+
+def _chooser(request: HttpRequest, scope: Scope, dt: T.DataType) -> columns.Chooser:
+    return columns.chooser(request, dt, visible_fields(dt, scope.level, scope.people.identifiers))
+
+
+def _records_view(
+    request: HttpRequest, scope: Scope, chooser: columns.Chooser | None = None
+) -> RecordView:
+    dt, notes = _data_type(request)
+    if chooser is None:
+        chooser = _chooser(request, scope, dt)
     filterset = record_filterset(dt)(request.GET, queryset=scope.records(dt))
     notes += _filter_notes(filterset)
     qs = filterset.qs
@@ -376,11 +390,12 @@ def _records_view(request: HttpRequest, scope: Scope) -> RecordView:
         order_by=sort,
         filtered=bool(request.GET),
         details=details,
+        exclude=chooser.hidden,
     )
     extras = presentations.extras(dt, records, scope.people, qs)
     extras["suggestions"] = _suggestions(request, scope, dt, filterset)
     extras["match"] = _match(request, scope, dt, filterset)
-    return RecordView(dt, table, filterset, notes + pages.notes, pages, extras)
+    return RecordView(dt, table, filterset, notes + pages.notes, pages, extras, chooser)
 
 
 def _suggestions(request: HttpRequest, scope: Scope, dt: T.DataType, filterset) -> dict:
@@ -418,7 +433,14 @@ def _match(request: HttpRequest, scope: Scope, dt: T.DataType, filterset) -> tup
 
 
 def _data_page(request: HttpRequest, scope: Scope, template: str) -> HttpResponse:
-    view = _records_view(request, scope)
+    """A data tab; a POST is its column chooser (post/redirect/get: a valid choice is
+    remembered and the tab reloads; a column the table lacks is a form error, 400)."""
+    chooser = None
+    if request.method == "POST":
+        chooser = _chooser(request, scope, _data_type(request)[0])
+        if chooser.saved:
+            return redirect(request.get_full_path())
+    view = _records_view(request, scope, chooser)
     context = {
         **_page_context(request, scope, counts=True),
         "view": view,
@@ -428,7 +450,8 @@ def _data_page(request: HttpRequest, scope: Scope, template: str) -> HttpRespons
         "notes": view.notes,
         "region_url": request.path,
     }
-    return render_page(request, template, {"nav_section": "data", **context})
+    status = 400 if view.chooser.form.errors else 200
+    return render_page(request, template, {"nav_section": "data", **context}, status=status)
 
 
 @login_required

@@ -25,6 +25,7 @@ from data_browser.identity import id_part, participant_code, record_code, room_c
 from data_browser.models import AuditEntry, DataRequest, Participant, Room
 from exports import services
 from exports.models import Status
+from tests.conftest import show_every_column
 from tests.exports import conftest as export_fixtures
 from tests.factories import hostile_room
 
@@ -85,6 +86,7 @@ def test_the_hostile_room_holds_identifiers_where_they_are_hard_to_find(world, h
 
 def test_browse_pages_of_every_level_and_tab_hold_no_identifier(world, hostile, client):
     scan = Scan(hostile)
+    show_every_column(world, READER)  # the columns a reader may choose are scanned too
     client.force_login(world.user(READER))
     exp = world.experiment.public_id
     pages = ["/", f"/e/{exp}/", f"/e/{exp}/quality/"]
@@ -255,6 +257,7 @@ def test_room_codes_and_record_codes_join_the_dashboard_the_api_and_exports(
 ):
     exp = world.experiment.public_id
     code = room_code(exp, hostile.room.public_id)
+    show_every_column(world, READER)  # record ids are not among the default columns
     _key, raw = create_key(world.user(READER), name="join", scopes=T.ALL_SCOPES)
     api = client.get(
         f"/api/v3/data/chat/room/{code}", {"limit": 100}, headers={"X-API-Key": raw}

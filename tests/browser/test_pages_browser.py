@@ -258,3 +258,45 @@ def test_the_transcript_search_and_the_sync_bands(transactional_db, world, chrom
     finally:
         context.close()
 
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_the_column_chooser_hides_a_column_and_it_stays_hidden_after_reload(
+    transactional_db, world, chromium, live_server, size
+):
+    e, r = world.experiment.public_id, world.room.public_id
+    context, page, errors = open_context(chromium, live_server, size)
+    try:
+        browser_login(page, "owner")
+        page.goto(f"/e/{e}/r/{r}/data/?tab=events")
+        heads = page.locator("#records thead th[data-field=content]")
+        assert heads.count() == 1 and heads.inner_text() == "Content"
+        page.click("#records .column-chooser > summary")
+        panel = page.locator("#records .chooser-panel")
+        panel.wait_for()
+        box = panel.get_by_label("Content", exact=True)
+        assert box.is_checked()
+        box.uncheck()
+        left, right = panel.evaluate(
+            "el => [el.getBoundingClientRect().left, el.getBoundingClientRect().right]"
+        )
+        assert left >= 0 and right <= SIZES[size][0]  # the dropdown stays on screen
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"page_column_chooser_{size}.png"))
+        with page.expect_navigation():
+            panel.get_by_role("button", name="Apply").click()
+        assert page.url.endswith(f"/e/{e}/r/{r}/data/?tab=events")
+        assert page.locator("#records thead th[data-field=content]").count() == 0
+        assert page.locator("#records thead th[data-field=eventType]").count() == 1
+        page.reload()
+        assert page.locator("#records thead th[data-field=content]").count() == 0
+        page.click("#records .column-chooser > summary")
+        assert (
+            not page.locator("#records .chooser-panel")
+            .get_by_label("Content", exact=True)
+            .is_checked()
+        )
+        scroll, inner = page.evaluate("() => [document.documentElement.scrollWidth, innerWidth]")
+        assert scroll <= inner
+        assert not errors
+    finally:
+        context.close()
