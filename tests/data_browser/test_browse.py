@@ -508,6 +508,8 @@ def header_cells(body: str) -> dict[str, dict[str, str]]:
     cells = {}
     for attrs, inner in re.findall(r"<th ([^>]*)>(.*?)</th>", thead, re.S):
         found = dict(re.findall(r'([\w-]+)="([^"]*)"', attrs))
+        if "data-field" not in found:
+            continue  # the expand buttons' column
         href = re.search(r'<a href="\?([^"]+)"', inner)
         cells[found["data-field"]] = {
             "class": found.get("class", ""),
