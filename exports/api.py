@@ -47,6 +47,14 @@ class ExportRequest(Schema):
     format: Literal["csv", "json", "zip"] = "zip"
     anonymization: Literal["keep", "remove", "aggregate"] = "keep"
     includeMedia: bool = False
+    filters: dict[str, str | int | float] | None = Field(
+        None,
+        description="A contextual export: the record filters of the data endpoints (the same "
+        'query parameters, e.g. {"eventType": "component.complete", "startTime": '
+        '"2024-10-20T14:30:00Z"}) for exactly one data type; the file holds only the rows '
+        "GET /data/{dataType}/... returns with them and its metadata.json records them",
+    )
+    csvBom: bool = Field(False, description="Start every CSV file with the UTF-8 BOM (Excel)")
 
 
 class ExportScope(Schema):
@@ -65,6 +73,8 @@ class ExportJobOut(Schema):
     anonymization: str
     dataTypes: list[str]
     includeMedia: bool
+    filters: dict[str, str] = Field(description="The filters, as the file records them")
+    csvBom: bool
     progress: int = Field(description="Percent done")
     rowsDone: int
     rowsExpected: int | None
@@ -126,6 +136,8 @@ def start_export(request: HttpRequest, payload: ExportRequest) -> HttpResponse:
             fmt=payload.format,
             anonymization=payload.anonymization,
             include_media=payload.includeMedia,
+            filters=payload.filters,
+            csv_bom=payload.csvBom,
             key=request.auth,
             request=request,
         )

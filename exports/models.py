@@ -86,6 +86,12 @@ class ExportJob(models.Model):
     fmt = models.CharField("format", max_length=8, choices=Format.choices)
     anonymization = models.CharField(max_length=16, choices=MODES)
     include_media = models.BooleanField(default=False)
+    # A contextual export (a Data Viewer tab's Download): the tab's filters by API parameter
+    # name, canonical (``exports.contextual``); {} exports the whole scope.
+    filters = models.JSONField(default=dict, blank=True)
+    csv_bom = models.BooleanField(
+        "UTF-8 with BOM", default=False, help_text="CSV files start with a byte-order mark"
+    )
     # Same user + same fingerprint while it can still finish = the same export (reused).
     fingerprint = models.CharField(max_length=64)
     site_url = models.CharField(max_length=300, blank=True, help_text="base of links in files")
@@ -153,6 +159,10 @@ class ExportJob(models.Model):
         if self.rows_expected:
             return min(99, int(100 * self.rows_done / self.rows_expected))
         return self.progress
+
+    @property
+    def is_filtered(self) -> bool:
+        return bool(self.filters)
 
     @property
     def scope_label(self) -> str:

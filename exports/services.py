@@ -13,6 +13,11 @@ these functions, so the rules live in one place:
   whose worker has stopped sending heartbeats is cancelled at once.
 - ``delete_export(job, user)`` removes the file and the row.
 - ``job_as_dict(job, request)`` is the job as the API and the progress modal show it.
+- A contextual export (a Data Viewer tab's Download, or the API with ``filters``) passes the
+  tab's filters: ``start_export(..., data_types=[one type], filters={"eventType": ...})``;
+  they are validated by the tab's FilterSet (``ExportInvalid`` otherwise), part of the job's
+  fingerprint, applied by every writer and recorded in the file (``exports.contextual``).
+  ``csv_bom=True`` starts every CSV file with the UTF-8 byte-order mark (for Excel).
 - ``delete_exports_containing(experiment=, room=, participant=)`` removes the exports that
   hold data about to be deleted (call it *before* deleting, while memberships of rooms
   are still known).
@@ -28,9 +33,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from django.conf import settings
 from django.core import signing
 from django.core.files.storage import default_storage
@@ -54,7 +61,7 @@ from data_browser.models import (
     RoomParticipant,
 )
 
-from . import anonymize
+from . import anonymize, contextual
 from .models import CAN_FINISH, MODES, SELF, ExportJob, Format, Level, Status
 
 if TYPE_CHECKING:
@@ -151,6 +158,8 @@ def start_export(
     fmt: str = Format.ZIP,
     anonymization: str = Anonymization.KEEP,
     include_media: bool = False,
+    filters: Mapping[str, Any] | None = None,
+    csv_bom: bool = False,
     key: ApiKey | None = None,
     request: HttpRequest | None = None,
     for_participant_request: DataRequest | None = None,
@@ -159,7 +168,8 @@ def start_export(
 
     ``experiment_id``/``room_id`` are public ids; ``participant_id`` is a public id or the
     participant's code. ``data_types`` are keys or API names (default: all; exactly one at
-    level "type"). Objects the user cannot see raise ``Http404``.
+    level "type"). ``filters`` (API parameter names) need exactly one data type. Objects the
+    user cannot see raise ``Http404``.
     """
     if fmt not in Format.values:
         raise ExportInvalid(f"Unknown format {fmt!r}; choose csv, json or zip.")
@@ -210,6 +220,7 @@ def start_export(
         )
     if include_media and not any(dt.has_media for dt in types):
         include_media = False
+    filters = clean_filters(types, filters)
     return _create_and_send(
         user,
         request=request,
@@ -222,7 +233,26 @@ def start_export(
         fmt=fmt,
         anonymization=anonymization,
         include_media=include_media,
+        filters=filters,
+        csv_bom=bool(csv_bom),
     )
+
+
+def clean_filters(types: list[T.DataType], filters: Mapping[str, Any] | None) -> dict[str, str]:
+    """A tab's filters in canonical form ({} for none); ``ExportInvalid`` when they are not
+    filters of the one data type exported, or a value is refused by the tab's FilterSet."""
+    if not filters:
+        return {}
+    if not isinstance(filters, Mapping):
+        raise ExportInvalid("Filters are an object of filter names and values.")
+    if len(types) != 1:
+        raise ExportInvalid(
+            "Filters belong to one data type (a Data Viewer tab): choose exactly one data type."
+        )
+    try:
+        return contextual.canonical(types[0], filters)
+    except contextual.FilterError as exc:
+        raise ExportInvalid(str(exc)) from None
 
 
 def _start_own_data_export(
@@ -267,7 +297,16 @@ def _create_and_send(
     anonymization: str,
     include_media: bool,
     data_request: DataRequest | None = None,
+    filters: dict[str, str] | None = None,
+    csv_bom: bool = False,
 ) -> ExportJob:
+    # Filters and the BOM only when asked for: the fingerprints of other requests stay as
+    # they were.
+    extra: dict[str, Any] = {}
+    if filters:
+        extra["filters"] = orjson.dumps(filters, option=orjson.OPT_SORT_KEYS).decode()
+    if csv_bom:
+        extra["bom"] = True
     fingerprint = _fingerprint(
         level=level,
         experiment=experiment.pk,
@@ -279,6 +318,7 @@ def _create_and_send(
         media=include_media,
         request=data_request.pk if data_request else "",
         key=key.pk if key else "",
+        **extra,
     )
     running = _active_job(user, fingerprint)
     if running is not None:
@@ -296,6 +336,8 @@ def _create_and_send(
         fmt=fmt,
         anonymization=anonymization,
         include_media=include_media,
+        filters=filters or {},
+        csv_bom=csv_bom,
         fingerprint=fingerprint,
         site_url=request.build_absolute_uri("/") if request is not None else "",
         message="Waiting for a worker…",
@@ -463,6 +505,32 @@ def room_label(job: ExportJob, reader: access.Access | None = None) -> str:
     return (reader or access.for_user(job.user)).room_ref(job.experiment, job.room.public_id)
 
 
+def job_policy(job: ExportJob):
+    """The de-identification of the job's file."""
+    own = job.participant if job.anonymization == SELF else None
+    return anonymize.policy_for(job.anonymization, job.experiment.public_id, own)
+
+
+def shown_filters(job: ExportJob, reader: access.Access | None = None) -> dict[str, str]:
+    """The job's filters as its file records them, and, for an export with identifiers
+    kept, as the reader (default: the job's owner, now) may see them."""
+    if not job.filters:
+        return {}
+    dt = T.BY_KEY[job.data_types[0]]
+    policy = job_policy(job)
+    if policy.identifiers:
+        policy = (reader or access.for_user(job.user)).policy(job.experiment)
+    return contextual.recorded(dt, job.filters, policy)
+
+
+def filters_text(job: ExportJob, reader: access.Access | None = None) -> str:
+    """ "Event type: component.complete · From (time): …" for the job list and progress."""
+    if not job.filters:
+        return ""
+    dt = T.BY_KEY[job.data_types[0]]
+    return " · ".join(f"{k}: {v}" for k, v in contextual.described(dt, shown_filters(job, reader)))
+
+
 def scope_text(job: ExportJob, reader: access.Access | None = None) -> str:
     parts = [job.experiment.public_id]
     if job.room_id:
@@ -497,6 +565,9 @@ def audit_job(
             "anonymization": job.anonymization,
             "dataTypes": job.data_types,
             "includeMedia": job.include_media,
+            # The filters' names only: their values may be words someone searched for.
+            **({"filters": sorted(job.filters)} if job.filters else {}),
+            **({"csvBom": True} if job.csv_bom else {}),
             "status": job.status,
             "sha256": job.sha256,
             "size": job.size,
@@ -523,6 +594,8 @@ def job_as_dict(job: ExportJob, request: HttpRequest | None = None) -> dict[str,
         "anonymization": job.anonymization,
         "dataTypes": [T.BY_KEY[k].api_name for k in job.data_types if k in T.BY_KEY],
         "includeMedia": job.include_media,
+        "filters": shown_filters(job, access.for_request(request) if request is not None else None),
+        "csvBom": job.csv_bom,
         "progress": job.percent,
         "rowsDone": job.rows_done,
         "rowsExpected": job.rows_expected,
@@ -573,7 +646,7 @@ def download_name(job: ExportJob, ext: str) -> str:
     """A file name safe in Content-Disposition: ASCII, no ids in de-identified exports."""
     from .writers import safe_name
 
-    policy = anonymize.policy_for(job.anonymization, job.experiment.public_id, job.participant)
+    policy = job_policy(job)
     parts = [job.experiment.public_id]
     if job.room_id:
         parts.append(policy.room(job.room.public_id))
@@ -581,6 +654,8 @@ def download_name(job: ExportJob, ext: str) -> str:
         parts.append(policy.participant(job.participant.public_id))
     if len(job.data_types) == 1:
         parts.append(job.data_types[0])
+    if job.filters:  # never their values: a file name says that it is filtered, not by what
+        parts.append("filtered")
     if job.anonymization != Anonymization.KEEP:
         parts.append({SELF: "my_data"}.get(job.anonymization, job.anonymization))
     parts.append(timezone.now().strftime("%Y%m%d-%H%M"))

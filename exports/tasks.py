@@ -40,7 +40,7 @@ from data_browser import access
 from data_browser import datatypes as T
 from data_browser.models import ExportRight, Room
 
-from . import anonymize, services, writers
+from . import services, writers
 from .models import ACTIVE, SELF, ExportJob, ExportPiece, Status, export_upload_to
 
 try:
@@ -106,11 +106,10 @@ class _Progress:
 
 
 def _plan(job: ExportJob, progress: _Progress) -> writers.Plan:
-    own = job.participant if job.anonymization == SELF else None
     return writers.Plan(
         job=job,
         types=[T.BY_KEY[k] for k in job.data_types],
-        policy=anonymize.policy_for(job.anonymization, job.experiment.public_id, own),
+        policy=services.job_policy(job),
         tick=progress.tick,
         say=progress.say,
     )

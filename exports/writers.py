@@ -6,10 +6,15 @@ for CSV with identifiers kept, a chunked server-side cursor otherwise), pass
 through the job's anonymization and are written as they arrive. Reads happen
 on a separate read-only connection with one snapshot for the whole export, so
 that progress written on the default connection is visible while it runs.
+
+A contextual export's filters narrow every read (``Plan.records_qs``), so the COPY path and
+the Python path write the same rows; with ``csv_bom`` every CSV file (also inside a ZIP, also
+the data dictionary) starts with the UTF-8 byte-order mark Excel looks for.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import posixpath
@@ -40,7 +45,7 @@ from data_browser.identity import Policy
 from data_browser.media import signed_path
 from data_browser.models import Room
 
-from . import anonymize
+from . import anonymize, contextual
 from .models import SELF, ExportJob, Format, Level
 
 SCHEMA_VERSION = "3.0.0"
@@ -177,6 +182,20 @@ class Plan:
     def experiment_public_id(self) -> str:
         return self.job.experiment.public_id
 
+    @property
+    def bom(self) -> bytes:
+        """What every CSV file starts with: the UTF-8 byte-order mark when asked for."""
+        return codecs.BOM_UTF8 if self.job.csv_bom else b""
+
+    def csv_head(self, dt: T.DataType) -> bytes:
+        return self.bom + copysql.header_line(dt)
+
+    def filters(self) -> dict[str, str]:
+        """The job's filters as this file may record them."""
+        if not self.job.filters:
+            return {}
+        return contextual.recorded(self.types[0], self.job.filters, self.policy)
+
     def records_qs(self, dt: T.DataType) -> QuerySet:
         """The job's scope for one type, through the access layer (re-read for the user now)."""
         if dt.key not in self._scoped:
@@ -186,7 +205,7 @@ class Plan:
                 qs = qs.filter(room_id=job.room_id)
             if job.participant_id:
                 qs = qs.filter(participant_id=job.participant_id)
-            self._scoped[dt.key] = qs
+            self._scoped[dt.key] = contextual.apply(dt, job.filters, qs)
         return self._scoped[dt.key]
 
     def room_copy_sql(self, dt: T.DataType, room_id: int | None) -> tuple[str, tuple]:
@@ -330,7 +349,7 @@ def write_type_csv(plan: Plan, dt: T.DataType, room: Room | None, raw: IO[bytes]
     """One data type of one room, or of the job's whole scope (room None), as one CSV file
     sorted by onset."""
     out = HashingFile(raw)
-    out.write(copysql.header_line(dt))
+    out.write(plan.csv_head(dt))
     plan.say(f"Writing {posixpath.basename(path)}…")
     rows = write_room_csv(plan, dt, room, out)
     return out.entry(path, dt.api_name, rows)
@@ -395,7 +414,7 @@ def envelope_metadata(
         "scope": scope,
         "scopeId": scope_id,
         "timestamp": T.iso(timezone.now()),
-        "query": {"export": str(job.public_id)},
+        "query": {"export": str(job.public_id), **plan.filters()},
         "processing": processing,
         "pagination": {"total": rows, "returned": rows, "hasMore": False, "nextOffset": None},
     }
@@ -438,7 +457,7 @@ def write_summary(plan: Plan, dt: T.DataType, raw: IO[bytes], path: str, fmt: st
         writer = csvcells.Writer(text)
         writer.writerow(summary.column_names)
         writer.writerows([csvcells.cell(v) for v in row] for row in summary.rows)
-        out.write(text.getvalue().encode())
+        out.write(plan.bom + text.getvalue().encode())
     plan.tick(len(summary.rows))
     return out.entry(path, dt.api_name, len(summary.rows))
 
@@ -524,7 +543,7 @@ def write_type_across_rooms(
             path = safe_entry(plan.room_folder(room), f"{dt.file_stem}.csv")
             with zip_member(zf, path) as member:
                 out = HashingFile(member)
-                out.write(copysql.header_line(dt))
+                out.write(plan.csv_head(dt))
                 for block in copysql.blocks(islice(messages, rows)):
                     out.write(block)
             plan.tick(rows)
@@ -707,6 +726,10 @@ def metadata_json(plan: Plan, entries: list[FileEntry], rooms: list[Room]) -> by
         "format": job.fmt,
         "includeMedia": job.include_media,
         "dataTypes": [dt.api_name for dt in plan.types],
+        # A contextual export: the Data Viewer tab's filters, by API parameter name.
+        "filtered": bool(job.filters),
+        "filters": plan.filters(),
+        "csv": {"encoding": "UTF-8", "byteOrderMark": job.csv_bom},
         "rows": sum(e.rows for e in entries),
         "files": [e.as_dict() for e in entries],
         "ratingScales": rating_scales(plan) if job.anonymization != Anonymization.AGGREGATE else {},
@@ -723,7 +746,7 @@ def finish_zip(plan: Plan, zf: zipfile.ZipFile, entries: list[FileEntry], rooms:
     dictionary = data_dictionary(plan, entries)
     with zip_member(zf, "data_dictionary.csv") as member:
         out = HashingFile(member)
-        out.write(dictionary)
+        out.write(plan.bom + dictionary)
     entries = [*entries, out.entry("data_dictionary.csv", "data-dictionary", 0)]
     with zip_member(zf, "metadata.json") as member:
         member.write(metadata_json(plan, entries, rooms))
@@ -737,7 +760,8 @@ def build(plan: Plan, path: str) -> str:
     job = plan.job
     rooms = plan.rooms()
     plan.say("Fetching data…")
-    single = len(plan.types) == 1 and job.fmt != Format.ZIP
+    # A filtered export is a ZIP too: its metadata.json records the filters.
+    single = len(plan.types) == 1 and job.fmt != Format.ZIP and not job.filters
     if job.anonymization == Anonymization.AGGREGATE:
         if single:
             with open(path, "wb") as raw:
