@@ -9,9 +9,13 @@ from data_browser.access import Anonymization
 
 from .models import Format, Level
 
+# A Data Viewer tab's filters travel with the dialog as ``filter-<API parameter name>``.
+FILTER_PREFIX = "filter-"
 FORMAT_HELP = {
-    Format.CSV: "One file per data type (several types come as a ZIP of CSV files).",
-    Format.JSON: "The API's data + metadata envelope (several types: a ZIP of JSON files).",
+    Format.CSV: "One file per data type (several types, or a filtered tab, come as a ZIP "
+    "with metadata.json).",
+    Format.JSON: "The API's data + metadata envelope (several types, or a filtered tab: a ZIP "
+    "with metadata.json).",
     Format.ZIP: "A folder per room, metadata.json and a data dictionary.",
 }
 
@@ -41,6 +45,12 @@ class ExportForm(forms.Form):
         label="Include recording media files",
         help_text="ZIP with identifiers kept only; can make the download large.",
     )
+    csv_bom = forms.BooleanField(
+        required=False,
+        label="CSV for Excel (UTF-8 with BOM)",
+        help_text="Starts every CSV file with a byte-order mark, so that Excel reads accents "
+        "and non-Latin text correctly. Leave it off for R, Python and most other tools.",
+    )
 
     def __init__(self, *args, allowed_modes: list[str] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -66,4 +76,15 @@ class ExportForm(forms.Form):
             "fmt": data["fmt"],
             "anonymization": data["anonymization"],
             "include_media": data["include_media"],
+            "csv_bom": data["csv_bom"],
+            "filters": filters_in(self.data),
         }
+
+
+def filters_in(data) -> dict[str, str]:
+    """The tab's filters carried by the dialog's query or form (API parameter names)."""
+    return {
+        key.removeprefix(FILTER_PREFIX): value
+        for key, value in data.items()
+        if key.startswith(FILTER_PREFIX)
+    }

@@ -25,8 +25,8 @@ from data_browser.models import Participant, Room
 from hyperstudy_dash.confirm import Confirmation, confirmation_page, confirmed
 from hyperstudy_dash.htmx import render_page
 
-from . import services
-from .forms import FORMAT_HELP, ExportForm
+from . import contextual, services
+from .forms import FILTER_PREFIX, FORMAT_HELP, ExportForm, filters_in
 from .models import Level
 
 
@@ -57,9 +57,29 @@ def _room_shown(request: HttpRequest, scope: dict) -> str:
     return access.for_request(request).room_ref(scope["experiment"], room.public_id)
 
 
+def _tab_filters(data, form: ExportForm) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """The tab's filters as the dialog carries them, and as it lists them (label, value);
+    ``ExportInvalid`` when they are not valid filters of the chosen type."""
+    raw = filters_in(data)
+    if not raw:
+        return {}, []
+    chosen = form["data_types"].value() or []
+    types = [T.BY_KEY[k] for k in chosen if k in T.BY_KEY]
+    filters = services.clean_filters(types, raw)
+    return filters, contextual.described(types[0], filters) if filters else []
+
+
 def _render_dialog(
     request: HttpRequest, form: ExportForm, scope: dict, status: int = 200, error=""
 ):
+    data = request.POST if request.method == "POST" else request.GET
+    blocked = False
+    try:
+        filters, described = _tab_filters(data, form)
+    except services.ExportInvalid as exc:  # a form error (400), never a 500
+        filters, described, blocked = filters_in(data), [], True
+        if status in (200, 400):
+            error, status = exc.message, 400
     context = {
         "form": form,
         "scope": scope,
@@ -68,7 +88,10 @@ def _render_dialog(
         "error": error,
         "format_help": FORMAT_HELP,
         "data_types": T.DATA_TYPES,
-        "single_type": scope["level"] == Level.TYPE,
+        "single_type": scope["level"] == Level.TYPE or bool(filters),
+        "filters": [(FILTER_PREFIX + name, value) for name, value in filters.items()],
+        "filters_described": described,
+        "filters_blocked": blocked,
         "nav_section": "exports",
     }
     return render_page(request, "exports/dialog.html", context, partial="modal", status=status)
@@ -113,6 +136,7 @@ def _render_progress(request: HttpRequest, job, *, polled: bool = False) -> Http
     context = {
         "job": job,
         "scope_text": services.scope_text(job, access.for_request(request)),
+        "filters_text": services.filters_text(job, access.for_request(request)),
         "auto_download": polled and job.is_downloadable,
         "nav_section": "exports",
     }
@@ -218,10 +242,12 @@ def signed_download(request: HttpRequest, token: str) -> FileResponse:
 @require_GET
 def export_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(services.jobs_for(request.user), 25).get_page(request.GET.get("page"))
+    reader = access.for_request(request)
     rows = [
         {
             "job": job,
-            "scope": services.scope_text(job, access.for_request(request)),
+            "scope": services.scope_text(job, reader),
+            "filters": services.filters_text(job, reader),
             "types": ", ".join(T.BY_KEY[k].label for k in job.data_types if k in T.BY_KEY),
         }
         for job in page

@@ -2,12 +2,15 @@
 
 Contract (used by the browse templates):
     {% export_button level experiment room=room_public_id participant=participant_public_id
-                     data_type=datatype_key label="Download" %}
+                     data_type=datatype_key filters=filterset label="Download" %}
 ``level`` is "type", "participant", "room" or "experiment"; ``participant`` may be the public
 id or the code shown to users who do not see identifiers. Renders nothing for a user who may
 not export from ``experiment`` at that level (aggregate-only rights have nothing to offer for
 one participant). The button opens the export dialog in ``#modal`` with htmx and is a plain
-link to the same dialog page without JavaScript.
+link to the same dialog page without JavaScript. ``filters``, a Data Viewer tab's FilterSet,
+makes it a contextual export: the filters that are set travel to the dialog as
+``filter-<name>`` and the export holds only the rows the tab shows ("(filtered)" on the
+button).
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ register = template.Library()
 
 @register.simple_tag(takes_context=True)
 def export_button(
-    context, level, experiment, room=None, participant=None, data_type=None, label="Download"
+    context,
+    level,
+    experiment,
+    room=None,
+    participant=None,
+    data_type=None,
+    filters=None,
+    label="Download",
 ):
     from data_browser import access
     from exports.services import allowed_modes
@@ -34,12 +44,22 @@ def export_button(
     for name, value in (("room", room), ("participant", participant), ("type", data_type)):
         if value:
             params[name] = value
+    from exports.forms import FILTER_PREFIX
+
+    set_filters = {
+        FILTER_PREFIX + name: filters.data[name]
+        for name in (filters.base_filters if filters is not None else ())
+        if filters.data.get(name, "").strip()
+    }
+    params.update(set_filters)
     url = reverse("exports:new") + "?" + urlencode(params)
     return format_html(
         '<a class="btn export-button" href="{}" hx-get="{}" hx-target="#modal" '
-        'data-export-level="{}">{}</a>',
+        'data-export-level="{}" data-export-filtered="{}">{}{}</a>',
         url,
         url,
         level,
+        "true" if set_filters else "false",
         label,
+        " (filtered)" if set_filters else "",
     )
