@@ -335,3 +335,58 @@ def test_a_lab_admin_without_membership_sees_codes_in_the_audit_log(export, worl
         assert participant_code(exp, pid) in text, url
     client.force_login(world.user("owner"))
     assert pid in client.get("/audit/").content.decode()
+
+
+def test_filtered_exports_hold_no_identifier_even_when_the_filters_are_identifiers(
+    export, world, hostile, client
+):
+    """A de-identified reader's contextual exports whose filter values are a participant's id,
+    name and e-mail address: the rows are filtered by them, and neither the files, their
+    names, metadata.json, the JSON envelope, the job list, the progress page, the job as the
+    API shows it nor the audit log holds them."""
+    scan = Scan(hostile)
+    exp = world.experiment.public_id
+    alice, bob = hostile.people[0], hostile.people[1]
+    first = alice.display_name.split()[0]
+    room = room_code(exp, hostile.room.public_id)
+    cases = [
+        (
+            {"level": "room", "room_id": room, "fmt": "csv", "data_types": ["events"]},
+            {
+                "eventType": f"custom.{first.lower()}.{alice.public_id}",
+                "componentId": f"rating_{alice.public_id}_{id_part(hostile.room.public_id)}",
+            },
+        ),
+        (
+            {
+                "level": "type",
+                "room_id": room,
+                "participant_id": participant_code(exp, alice.public_id),
+                "fmt": "json",
+                "data_types": ["chat"],
+            },
+            {"messageType": f"to:{bob.public_id}", "content": alice.email},
+        ),
+        (
+            {"level": "experiment", "fmt": "zip", "data_types": ["recordings"]},
+            {"status": f"by_{first}", "format": f"w_{id_part(hostile.room.public_id)}"},
+        ),
+    ]
+    client.force_login(world.user(READER))
+    for kw, filters in cases:
+        job = export(READER, anonymization="remove", filters=filters, **kw)
+        assert job.status == Status.SUCCEEDED, job.error
+        assert job.rows_done == 1, (kw, job.rows_done)  # filtered by the identifying values
+        parts = archive_parts(job)
+        meta = json.loads(dict(parts)["metadata.json"])
+        assert meta["filtered"] and set(meta["filters"]) == set(filters)  # named, values coded
+        for name, blob in parts:
+            scan.check(f"filtered {kw['data_types']} {name}", blob)
+        scan.check("job as the API shows it", json.dumps(services.job_as_dict(job)))
+        for url in ("/exports/", f"/exports/{job.public_id}/"):
+            response = client.get(url)
+            assert response.status_code == 200, url
+            assert b"Filtered" in response.content
+            scan.check(url, body(response))
+    for entry in AuditEntry.objects.filter(action__startswith="export."):
+        scan.check(f"audit {entry.action}", json.dumps(entry.details) + entry.scope)

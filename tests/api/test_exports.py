@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import time
 import zipfile
@@ -9,7 +10,7 @@ import zipfile
 import pytest
 from django.test import Client
 
-from exports.models import ExportJob
+from exports.models import ExportJob, Status
 from tests.exports.conftest import eager, worker  # noqa: F401  (fixtures)
 
 
@@ -144,3 +145,43 @@ def test_an_export_runs_on_a_real_worker(world, make_key, call):
         time.sleep(0.5)
     assert job["state"] == "succeeded", job
     assert job["downloadUrl"] and download(job["downloadUrl"])
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("eager")
+def test_a_contextual_export_takes_the_data_endpoints_filters(
+    world, make_key, call, client, django_capture_on_commit_callbacks
+):
+    """The file holds what GET /data/... returns with the same filters; BOM on request."""
+    raw = make_key()
+    body = {
+        "level": "room",
+        "experimentId": world.experiment.public_id,
+        "roomId": world.room.public_id,
+        "dataTypes": ["events"],
+        "format": "zip",
+        "filters": {"category": "component", "onsetFrom": 0},
+        "csvBom": True,
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        r = call("post", "/exports", raw, body)
+    assert r.status_code == 202, r.content
+    job = r.json()
+    assert job["filters"] == {"category": "component", "onsetFrom": "0"} and job["csvBom"]
+    done = ExportJob.objects.get(public_id=job["id"])
+    assert done.status == Status.SUCCEEDED, done.error
+    with zipfile.ZipFile(io.BytesIO(done.file.open("rb").read())) as zf:
+        data = zf.read(f"{world.room.public_id}/events.csv")
+    assert data.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    ids = sorted(x[rows[0].index("id")] for x in rows[1:])
+    api = client.get(
+        f"/api/v3/data/events/room/{world.room.public_id}",
+        {"category": "component", "onsetFrom": 0, "limit": 10000},
+        headers={"X-API-Key": raw},
+    ).json()["data"]
+    assert ids == sorted(x["id"] for x in api)
+    for bad in ({"startTime": "soon"}, {"nope": "1"}, {"eventType": ["a"]}):
+        r = call("post", "/exports", raw, {**body, "filters": bad})
+        assert r.status_code == 400, (bad, r.content)
+        assert r.json()["status"] == "error"

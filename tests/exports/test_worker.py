@@ -76,3 +76,74 @@ def test_a_worker_runs_cancels_and_survives_being_killed(transactional_db, world
             lines = fh.read().count(b"\n")
         assert lines - 1 == T.EVENTS.model.objects.filter(room=world.room).count()
     assert not ExportJob.objects.filter(status=Status.QUEUED).exists()
+
+
+@pytest.fixture
+def piece_worker(transactional_db):
+    """A worker that cuts experiment ZIPs into pieces of a few rooms."""
+    from .workerproc import celery_worker
+
+    with celery_worker({"EXPORT_CHUNK_ROWS": "50", "EXPORT_PIECE_ROWS": "40"}) as proc:
+        yield proc
+
+
+def test_a_worker_writes_filtered_exports_with_the_bom_on_every_path(
+    transactional_db, world, piece_worker
+):
+    """On the worker's own read-only connection: COPY of one room, COPY across the rooms of
+    each piece, the Python writer of a de-identified export; all hold the tab's rows only."""
+    import codecs
+
+    import orjson
+
+    from data_browser.filters import record_filterset
+
+    filters = {"category": "component", "onsetFrom": "0"}
+    events = T.EVENTS.model.objects
+    tab = record_filterset(T.EVENTS)(filters, queryset=events.filter(room=world.room)).qs
+    whole = record_filterset(T.EVENTS)(
+        filters, queryset=events.filter(experiment=world.experiment)
+    ).qs
+    assert 0 < tab.count() < events.filter(room=world.room).count()
+    jobs = {
+        "room": start(world, fmt="csv", data_types=["events"], filters=filters, csv_bom=True),
+        "remove": start(
+            world,
+            fmt="csv",
+            data_types=["events"],
+            filters=filters,
+            csv_bom=True,
+            anonymization="remove",
+        ),
+        "experiment": start(
+            world,
+            level="experiment",
+            room_id=None,
+            fmt="zip",
+            data_types=["events"],
+            filters=filters,
+            csv_bom=True,
+        ),
+    }
+    for job in jobs.values():
+        wait_for(lambda job=job: job_state(job).is_finished, timeout=120)
+        assert job.status == Status.SUCCEEDED, job.error
+    assert jobs["experiment"].pieces.count() == 0  # merged and removed
+    for name, job in jobs.items():
+        archive = open_zip(job)
+        meta = orjson.loads(archive.read("metadata.json"))
+        assert meta["filtered"] and meta["csv"]["byteOrderMark"] is True
+        assert meta["filters"]["onsetFrom"] == "0" and meta["filters"]["category"] == "component"
+        rows = []
+        for entry in archive.namelist():
+            if entry.endswith(".csv"):
+                data = archive.read(entry)
+                assert data.startswith(codecs.BOM_UTF8), (name, entry)
+                if entry.endswith("events.csv"):
+                    rows += parse_csv(data.removeprefix(codecs.BOM_UTF8))[1:]
+        expected = whole if name == "experiment" else tab
+        assert len(rows) == expected.count() == meta["rows"], name
+        if name != "remove":
+            assert sorted(r[0] for r in rows) == sorted(
+                expected.values_list("record_id", flat=True)
+            )
