@@ -43,9 +43,11 @@ def canonical(dt: T.DataType, raw: Mapping[str, Any]) -> dict[str, str]:
     known = filterset_class.base_filters
     data: dict[str, str] = {}
     for name, value in raw.items():
+        if not _encodable(name) or (isinstance(value, str) and not _encodable(value)):
+            raise FilterError("Filter names and values must be valid UTF-8 text.")
         if name not in known:
             names = ", ".join(known)
-            raise FilterError(f"{dt.label} cannot be filtered by “{name}”; use {names}.")
+            raise FilterError(f"{dt.label} cannot be filtered by “{name[:60]}”; use {names}.")
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -65,6 +67,15 @@ def canonical(dt: T.DataType, raw: Mapping[str, Any]) -> dict[str, str]:
     return {
         name: _text(cleaned[name]) for name in sorted(data) if cleaned.get(name) not in (None, "")
     }
+
+
+def _encodable(text: str) -> bool:
+    """No lone surrogate (JSON can carry one; the database and the error answer cannot)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _text(value: Any) -> str:

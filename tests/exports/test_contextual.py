@@ -87,6 +87,8 @@ def test_filters_are_kept_in_canonical_form_and_refused_when_wrong():
         ({"eventType": True}, "eventType"),
         ({"eventType": "x" * 501}, "eventType"),
         ({"eventType": "a\x00b"}, "eventType"),
+        ({"eventType": "a\ud800"}, "UTF-8"),
+        ({"\ud800": "1"}, "UTF-8"),
     ]:
         with pytest.raises(contextual.FilterError, match=says):
             contextual.canonical(dt, bad)
