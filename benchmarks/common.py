@@ -148,8 +148,10 @@ def free_port() -> int:
 def gunicorn(port: int | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
     """gunicorn with scripts/run.sh's flags (2 processes x 4 threads, DEBUG off) on loopback,
     serving the code beside this script on the benchmark's DATABASE_URL and REDIS_URL, without
-    run.sh's worker and beat (beat's periodic jobs would touch the benchmark's data). Yields
-    the base URL once ``/healthz`` answers; stops the server's process group after."""
+    run.sh's worker and beat (beat's periodic jobs would touch the benchmark's data).
+    BENCH_GUNICORN_WORKERS and BENCH_GUNICORN_THREADS change the 2 and the 4 (threads 1: the
+    sync worker). Yields the base URL once ``/healthz`` answers; stops the server's process
+    group after."""
     import signal
     import subprocess
     import urllib.request
@@ -162,9 +164,9 @@ def gunicorn(port: int | None = None, env: dict[str, str] | None = None) -> Iter
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
-            "2",
+            os.environ.get("BENCH_GUNICORN_WORKERS", "2"),
             "--threads",
-            "4",
+            os.environ.get("BENCH_GUNICORN_THREADS", "4"),
             "--log-level",
             "warning",
         ],
