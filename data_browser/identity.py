@@ -25,6 +25,8 @@ import hashlib
 import hmac
 import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -359,7 +361,24 @@ class Policy:
         if missing:
             found = self._load(self.experiment_id, sorted(missing))
             for room_id in missing:
-                self._scrubbers[room_id] = self._scrubber(found.get(room_id, []), [room_id])
+                self._scrubbers[room_id] = self._room_scrubber(room_id, found.get(room_id, []))
+
+    def _room_scrubber(self, room_id: str, people: list[Person]) -> Scrubber:
+        """A room's scrubber, shared by the policies of this process (``_SHARED``): keyed by
+        all it is made of, the people as read now included, so any change makes a new one."""
+        rooms = () if self.room_ids else (room_id,)
+        key = (self.experiment_id, tuple(people), rooms, self.own, self._secret)
+        with _SHARED_LOCK:
+            found = _SHARED.get(key)
+            if found is not None:
+                _SHARED.move_to_end(key)
+                return found
+        found = self._scrubber(people, rooms)
+        with _SHARED_LOCK:
+            _SHARED[key] = found
+            while len(_SHARED) > _SHARED_SIZE:
+                _SHARED.popitem(last=False)
+        return found
 
     def _scrubber(self, people: Iterable[Person], rooms: Iterable[str]) -> Scrubber:
         return Scrubber(
@@ -505,6 +524,13 @@ class Policy:
 
 
 Step = Callable[[Any, Scrubber], Any]
+
+# The rooms' scrubbers of recent reads, most recent last. A page of 1000 records can span
+# hundreds of rooms: building their scrubbers and scrubbing their labels afresh for each
+# request cost more than the page itself.
+_SHARED: OrderedDict[tuple, Scrubber] = OrderedDict()
+_SHARED_LOCK = threading.Lock()
+_SHARED_SIZE = 256
 
 
 def _decoded(step: Step) -> Step:

@@ -144,3 +144,23 @@ def test_the_api_reads_of_a_coded_reader_equal_the_python_policy(world, dt):
     # From an offset, and a page of a given length, as the CSV pages are read.
     streamed = "".join(csvcells.stream_cells(dt, api.iter_cells(sel, 2, 3)))
     assert streamed == "".join(csvcells.stream(dt, written[2:5]))
+
+
+def test_room_scrubbers_are_shared_until_what_they_are_made_of_changes(world):
+    """Policies of later reads reuse a room's scrubber; a changed participant makes a new one
+    (and the new name is scrubbed)."""
+    hostile = hostile_room(world.experiment)
+    exp, room_id = world.experiment.public_id, hostile.room.public_id
+    first, second = Policy.coded(exp), Policy.coded(exp)
+    first._read_rooms({room_id})
+    second._read_rooms({room_id})
+    assert first._scrubbers[room_id] is second._scrubbers[room_id]
+
+    alice = hostile.people[0]
+    alice.display_name = "Ottoline Brackenbury"
+    alice.save()
+    third = Policy.coded(exp)
+    third._read_rooms({room_id})
+    assert third._scrubbers[room_id] is not first._scrubbers[room_id]
+    assert "Ottoline" not in third.room_label(room_id, "Hi Ottoline")
+    assert "Ottoline" in first.room_label(room_id, "Hi Ottoline")  # read before the change
