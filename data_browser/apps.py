@@ -6,4 +6,5 @@ class DataBrowserConfig(AppConfig):
     verbose_name = "Data browser"
 
     def ready(self) -> None:
+        from . import counts  # noqa: F401  (counts the records saved one by one)
         from .governance import signals  # noqa: F401  (connects the sign-in audit)

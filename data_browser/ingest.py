@@ -9,10 +9,12 @@ On PostgreSQL rows go in with COPY; elsewhere with bulk inserts.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -22,8 +24,8 @@ from django.db import IntegrityError, connection, transaction
 
 from hyperstudy_dash import metrics
 
+from . import counts, versions
 from . import datatypes as T
-from . import versions
 from .models import ComponentSnapshot, Experiment, Participant, Room, RoomParticipant
 
 BIGINT = 2**63 - 1
@@ -174,6 +176,7 @@ class _Plan:
         self.onset_name = next(f.name for f in self.fields if f.column == "onset")
         self.onset_pos = self.pos[self.onset_name]
         self.recipients_pos = self.pos.get("recipientIds")
+        self.scope_key = itemgetter(self.experiment_pos, self.room_pos, self.participant_pos)
 
 
 _STRINGS = (T.ID, T.STR, T.TEXT, T.ROOM, T.EXPERIMENT, T.PARTICIPANT)
@@ -390,7 +393,11 @@ def ingest(
     for chunk in _chunks(records, batch_size or settings.INGEST_BATCH_SIZE):
         _load_refs(plan, chunk, refs)
         valid = _valid_rows(plan, chunk, offset, refs, tolerance, accept_closed, result)
-        inserted, stored = store(plan, valid)
+        # The batch and its counts commit together, or neither does.
+        with transaction.atomic():
+            added, stored = store(plan, valid)
+            counts.add(dt, added)
+        inserted = added.total()
         if inserted:
             versions.bump(r.experiment_pk for r in refs.rooms.values() if r is not None)
         result.received += len(chunk)
@@ -458,20 +465,19 @@ def _existing_ids(plan: _Plan, ids: list[str]) -> set[str]:
     return found
 
 
-def _store_bulk(plan: _Plan, valid: Iterator[list[Any]]) -> tuple[int, int]:
-    """Insert the rows whose ids are new; returns (inserted, rows offered)."""
+def _store_bulk(plan: _Plan, valid: Iterator[list[Any]]) -> tuple[Counter, int]:
+    """Insert the rows whose ids are new; returns the rows inserted per scope key and the rows
+    offered. Runs in the batch's transaction: SQLite lets one transaction write at a time and
+    refuses a write on a snapshot older than the last commit, so the ids found missing here
+    are the ids inserted."""
     rows = list(valid)
     id_pos = plan.id_pos
     existing = _existing_ids(plan, [r[id_pos] for r in rows])
+    new = [row for row in rows if row[id_pos] not in existing]
     model = plan.dt.model
-    objs = [
-        model(**dict(zip(plan.columns, row, strict=True)))
-        for row in rows
-        if row[id_pos] not in existing
-    ]
-    with transaction.atomic():
-        model.objects.bulk_create(objs, batch_size=500, ignore_conflicts=True)
-    return len(objs), len(rows)
+    objs = [model(**dict(zip(plan.columns, row, strict=True))) for row in new]
+    model.objects.bulk_create(objs, batch_size=500, ignore_conflicts=True)
+    return Counter(map(plan.scope_key, new)), len(rows)
 
 
 def _copy_row(plan: _Plan, row: list[Any]) -> list[Any]:
@@ -483,14 +489,15 @@ def _copy_row(plan: _Plan, row: list[Any]) -> list[Any]:
     return row
 
 
-def _store_postgres(plan: _Plan, valid: Iterator[list[Any]]) -> tuple[int, int]:
+def _store_postgres(plan: _Plan, valid: Iterator[list[Any]]) -> tuple[Counter, int]:
     """Stream rows into the table with COPY as they are validated, so PostgreSQL writes while
     Python validates. When an id is already stored (a replay), the COPY fails as a whole and the
-    batch goes through a temporary table, inserting only what is new."""
+    batch goes through a temporary table, inserting only what is new. Returns the rows inserted
+    per scope key and the rows offered; runs in the batch's transaction."""
     table = connection.ops.quote_name(plan.dt.model._meta.db_table)
     cols = ", ".join(connection.ops.quote_name(c) for c in plan.columns)
     rows: list[list[Any]] = []
-    with transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         raw = cursor.cursor
         try:
             with (
@@ -500,7 +507,7 @@ def _store_postgres(plan: _Plan, valid: Iterator[list[Any]]) -> tuple[int, int]:
                 for row in valid:
                     rows.append(row)
                     copy.write_row(_copy_row(plan, row))
-            return len(rows), len(rows)
+            return Counter(map(plan.scope_key, rows)), len(rows)
         except (IntegrityError, psycopg.errors.UniqueViolation):
             pass
         for _row in valid:  # the COPY stopped early: validate the rest of the chunk
@@ -512,9 +519,10 @@ def _store_postgres(plan: _Plan, valid: Iterator[list[Any]]) -> tuple[int, int]:
             for row in rows:
                 copy.write_row(_copy_row(plan, row))
         raw.execute(
-            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _ingest "
-            "ON CONFLICT (record_id) DO NOTHING"
+            f"WITH added AS (INSERT INTO {table} ({cols}) SELECT {cols} FROM _ingest "
+            "ON CONFLICT (record_id) DO NOTHING RETURNING experiment_id, room_id, participant_id) "
+            "SELECT experiment_id, room_id, participant_id, count(*) FROM added GROUP BY 1, 2, 3"
         )
-        inserted = raw.rowcount
+        added = Counter({(exp, room, who): n for exp, room, who, n in raw.fetchall()})
         raw.execute("DROP TABLE _ingest")
-        return inserted, len(rows)
+        return added, len(rows)

@@ -11,6 +11,7 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 
@@ -288,6 +289,46 @@ class ComponentSnapshot(Record):
 
     class Meta:
         indexes = _scope_indexes("component")
+
+
+class RecordCount(models.Model):
+    """How many records of one type a room holds for one participant (or for none), kept in
+    step with the records in the same transaction (``data_browser.counts``), so that an
+    unfiltered total is a sum of a few rows instead of a count of millions."""
+
+    data_type = models.CharField(max_length=32)
+    # Indexed by the constraint and the indexes below, each led by one of the three.
+    experiment = models.ForeignKey(
+        Experiment, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+", db_index=False)
+    participant = models.ForeignKey(
+        Participant,
+        on_delete=models.CASCADE,
+        related_name="+",
+        null=True,
+        blank=True,
+        db_index=False,
+    )
+    records = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # The key of the increments' upsert; one row for the records without a participant.
+            models.UniqueConstraint(
+                models.F("room"),
+                models.F("data_type"),
+                Coalesce(models.F("participant"), models.Value(0)),
+                name="recordcount_key",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["experiment", "data_type"], name="recordcount_experiment"),
+            models.Index(fields=["participant", "data_type"], name="recordcount_participant"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.records} {self.data_type} in room {self.room_id}"
 
 
 # Keys, requests and the audit trail.

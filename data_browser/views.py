@@ -34,7 +34,7 @@ from django.urls import reverse
 
 from hyperstudy_dash.htmx import render_page
 
-from . import access, columns, formats, overview, plots, presentations, quality
+from . import access, columns, counts, formats, overview, plots, presentations, quality
 from . import datatypes as T
 from .filters import (
     ExperimentFilter,
@@ -59,7 +59,6 @@ from .tables import (
     visible_fields,
 )
 
-COUNT_CAP = 5_000
 COUNT_CACHE_SECONDS = 60
 SUGGESTIONS = 200  # values offered per pick-list
 LEVEL_TITLES = {"experiment": "Experiment", "room": "Room", "participant": "Participant"}
@@ -90,6 +89,28 @@ class Scope:
         if self.rp is not None:
             qs = qs.filter(participant_id=self.rp.participant_id)
         return qs
+
+    def counted(self) -> dict[str, Any] | None:
+        """The scope as ``data_browser.counts`` keeps it, narrowed as ``records`` narrows it:
+        all of the scope for members, a participant account's own records otherwise (None:
+        the reader has no records here)."""
+        scope: dict[str, Any] = {"experiments": [self.experiment.pk]}
+        if self.room is not None:
+            scope["room"] = self.room.pk
+        if self.rp is not None:
+            scope["participant"] = self.rp.participant_id
+        if not self.access.is_member(self.experiment):
+            own = self.access.own_participant
+            if own is None or scope.setdefault("participant", own.pk) != own.pk:
+                return None
+        return scope
+
+    def totals(self) -> dict[str, int]:
+        """The reader's records of the scope per data type key, read from the counts."""
+        scope = self.counted()
+        if scope is None:
+            return {dt.key: 0 for dt in T.DATA_TYPES}
+        return counts.totals(**scope)
 
     def visibility_key(self) -> str:
         """Identifies what this user's records of the scope are: all of them for members, one
@@ -250,23 +271,10 @@ def _table_page(
     return render_page(request, template, {"nav_section": "data", **context})
 
 
-def _count_label(n: int) -> str:
-    return f"{COUNT_CAP:,}+" if n > COUNT_CAP else f"{n:,}"
-
-
 def tab_counts(request: HttpRequest, scope: Scope) -> dict[str, str]:
-    """Record counts for the tab labels, capped and kept for a minute: past the cap the label
-    says so instead of counting a million rows on every request (the quality panel has exact
-    counts), and a reader clicking through tabs does not count them again."""
-    key = f"browse:counts:{scope.visibility_key()}"
-    counts = cache.get(key)
-    if counts is None:
-        counts = {
-            dt.key: _count_label(scope.records(dt).order_by()[: COUNT_CAP + 1].count())
-            for dt in T.DATA_TYPES
-        }
-        cache.set(key, counts, COUNT_CACHE_SECONDS)
-    return counts
+    """Exact record counts for the tab labels, read from the counts kept with the records
+    (one query, however many records), so they are current after every ingest."""
+    return {key: f"{n:,}" for key, n in scope.totals().items()}
 
 
 @login_required
@@ -421,15 +429,10 @@ def _suggestions(request: HttpRequest, scope: Scope, dt: T.DataType, filterset) 
 
 
 def _match(request: HttpRequest, scope: Scope, dt: T.DataType, filterset) -> tuple | None:
-    """How many records the filters keep of how many (exact), when a filter is set."""
+    """How many records the filters keep (counted) of how many (read), when a filter is set."""
     if not filterset.form.has_changed() or not filterset.is_valid():
         return None
-    key = f"browse:total:{dt.key}:{scope.visibility_key()}"
-    total = cache.get(key)
-    if total is None:
-        total = scope.records(dt).order_by().count()
-        cache.set(key, total, COUNT_CACHE_SECONDS)
-    return filterset.qs.order_by().count(), total
+    return filterset.qs.order_by().count(), scope.totals()[dt.key]
 
 
 def _data_page(request: HttpRequest, scope: Scope, template: str) -> HttpResponse:

@@ -16,6 +16,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from data_browser import counts
 from data_browser.models import (
     ChatMessage,
     ComponentSnapshot,
@@ -120,6 +121,7 @@ def bulk_events(world, n: int, prefix: str = "bulk") -> None:
         ),
         batch_size=5000,
     )
+    counts.recount([world.experiment.pk])  # bulk_create goes around the kept counts
 
 
 class ParticipantFactory(factory.django.DjangoModelFactory):

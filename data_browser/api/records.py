@@ -27,7 +27,7 @@ from django.db import connection
 from django.db.models import F, Min, QuerySet
 from django.http import Http404, HttpRequest
 
-from data_browser import access, copysql, csvcells, keyset, media, versions
+from data_browser import access, copysql, counts, csvcells, keyset, media, versions
 from data_browser import datatypes as T
 from data_browser.copysql import IsoUtc
 from data_browser.filters import record_filterset
@@ -81,6 +81,9 @@ class Selection:
     experiment_ids: list[int] = field(default_factory=list)
     # The de-identification of each experiment whose records the reader sees by code.
     policies: dict[str, Policy] = field(default_factory=dict)
+    # The scope as ``data_browser.counts`` keeps it, when the selection is the whole scope
+    # (no filter): its total is read from the counts instead of counted.
+    counted: dict[str, Any] | None = None
 
     @property
     def descending(self) -> bool:
@@ -209,6 +212,7 @@ def select(
     query: dict[str, Any] = {}
     if params.room_id is not None:
         room = reader.room(params.room_id)
+    counted: dict[str, Any] = {}
     if scope == "experiment":
         experiment = reader.experiment(scope_id)
         if room is not None and room.experiment_id != experiment.pk:
@@ -234,6 +238,7 @@ def select(
         experiments = _readable(reader, person.experiments)
         participant_pk = person.participant.pk
         qs = qs.filter(participant_id=participant_pk, experiment__in=experiments)
+        counted["participant"] = participant_pk
         starts = reader.rooms().filter(
             experiment__in=experiments, room_participants__participant_id=participant_pk
         )
@@ -243,6 +248,7 @@ def select(
         qs = qs.filter(room=room)
         starts = starts.filter(pk=room.pk)
         query["roomId"] = params.room_id or scope_id
+        counted["room"] = room.pk
 
     start = _utc("startTime", params.start)
     end = _utc("endTime", params.end)
@@ -256,9 +262,12 @@ def select(
         query["startTime"] = T.iso(start)
     if end is not None:
         query["endTime"] = T.iso(end)
+    filtered = False
     for name, value in filterset.form.cleaned_data.items():
-        if value not in (None, "") and name not in query:
-            query[name] = filters[name]
+        if value not in (None, ""):
+            filtered = True
+            if name not in query:
+                query[name] = filters[name]
     selection = Selection(
         dt=dt,
         queryset=qs,
@@ -270,6 +279,10 @@ def select(
         cursor=cursor,
         experiment_ids=[e.pk for e in experiments],
     )
+    # The reader's records of the scope are all of them: every readable experiment is one
+    # of the reader's memberships (``access.Access.records``).
+    if not filtered and all(reader.is_member(e) for e in experiments):
+        selection.counted = {**counted, "experiments": selection.experiment_ids}
     selection.policies = {
         e.public_id: reader.policy(e) for e in experiments if not reader.sees_identifiers(e)
     }
@@ -277,15 +290,19 @@ def select(
 
 
 def total(sel: Selection) -> int:
-    """The exact number of records in the selection. Paging through a scope asks for the same
-    total again and again: it is counted once and kept until records of the selection's
-    experiments are added or deleted (``data_browser.versions``)."""
+    """The exact number of records in the selection: read from the counts kept with the
+    records when the selection is a whole scope, counted when filters narrow it. Paging
+    through a scope asks for the same total again and again: it is kept until records of the
+    selection's experiments are added or deleted (``data_browser.versions``)."""
     sql, params = sel.queryset.query.sql_with_params()
     digest = hashlib.sha256(f"{sql}\x1f{params!r}".encode()).hexdigest()
     key = f"api:total:{versions.stamp(sel.experiment_ids)}:{digest}"
     found = cache.get(key)
     if found is None:
-        found = sel.queryset.count()
+        if sel.counted is not None:
+            found = counts.total(sel.dt, **sel.counted)
+        else:
+            found = sel.queryset.count()
         cache.set(key, found, versions.LIFETIME)
     return found
 

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest
 
-from data_browser import access, audit, versions
+from data_browser import access, audit, counts, versions
 from data_browser import datatypes as T
 from data_browser.identity import participant_code
 from data_browser.models import (
@@ -188,6 +188,7 @@ def delete_data(
             _drop_from_recipient_lists(scope)
         for dt in T.DATA_TYPES:
             dt.model.objects.filter(q).delete()
+        counts.forget(q)
         people = set(scope.room_participants().values_list("participant_id", flat=True))
         if scope.participant is not None:
             scope.room_participants().delete()
