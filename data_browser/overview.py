@@ -1,22 +1,20 @@
 """The experiment overview: what is in an experiment at a glance, before its rooms.
 
 Rooms and participants by status, records per type and when the latest arrived (from the
-quality report the page reads anyway), the retention date with what it will delete, and the
-reader's recent exports of the experiment.
+quality report the page reads anyway) and the retention date with what it will delete. The
+reader's recent exports beside them are the exports app's (``{% recent_exports %}``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 from django.db.models import Count, QuerySet
 
 from . import quality
+from .governance.deletion import Scope, plan_deletion
 from .models import Experiment, Room, RoomParticipant
-
-RECENT_EXPORTS = 5
 
 
 @dataclass
@@ -29,7 +27,6 @@ class Overview:
     member: bool
     retention_records: int | None = None  # what the retention run will delete, for members
     retention_files: int | None = None
-    exports: list[Any] = field(default_factory=list)
 
     @property
     def room_total(self) -> int:
@@ -61,7 +58,6 @@ def build(
     report: quality.Report,
     *,
     member: bool,
-    exports: QuerySet,
 ) -> Overview:
     """``rooms`` and ``room_participants`` come from the access layer, already scoped to the
     reader; the retention counts (all of the experiment's data) only for members."""
@@ -72,13 +68,8 @@ def build(
         report=report,
         retention_until=experiment.retention_until,
         member=member,
-        exports=list(
-            exports.filter(experiment=experiment).order_by("-created_at")[:RECENT_EXPORTS]
-        ),
     )
     if member and experiment.retention_until is not None:
-        from .governance.deletion import Scope, plan_deletion
-
         plan = plan_deletion(Scope(experiment))
         view.retention_records, view.retention_files = plan.records, plan.files
     return view

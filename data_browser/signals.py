@@ -9,3 +9,9 @@ from django.dispatch import Signal
 # room and participant level). A receiver returns how many things derived from the data it
 # removed (exports: their jobs and files), which the deletion's audit entry reports.
 data_deleting = Signal()
+
+# Sent to prepare a participant's own copy of their data for an approved access request
+# ("Request my data"), with the keyword arguments data_request, user (the participant's
+# account, which owns the copy) and request. A receiver (exports) starts it and returns what
+# it started, which has a ``public_id``; it raises ``GovernanceError`` when it cannot.
+own_copy_requested = Signal()

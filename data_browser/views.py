@@ -547,8 +547,6 @@ def _plots(request: HttpRequest, scope: Scope) -> HttpResponse:
 
 @login_required
 def experiment_overview(request: HttpRequest, exp_id: str) -> HttpResponse:
-    from exports.services import jobs_for
-
     scope = experiment_scope(request, exp_id)
     summary = overview.build(
         scope.experiment,
@@ -556,7 +554,6 @@ def experiment_overview(request: HttpRequest, exp_id: str) -> HttpResponse:
         scope.access.room_participants().filter(room__experiment=scope.experiment),
         _quality_report(request, scope),
         member=scope.access.is_member(scope.experiment),
-        exports=jobs_for(request.user),
     )
     return _panel(request, scope, "overview", {"overview": summary})
 

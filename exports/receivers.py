@@ -6,9 +6,12 @@ from typing import Any
 
 from django.dispatch import receiver
 
-from data_browser.signals import data_deleting
+from data_browser.governance.rules import GovernanceError
+from data_browser.models import DataRequest
+from data_browser.signals import data_deleting, own_copy_requested
 
 from . import services
+from .models import ExportJob
 
 
 @receiver(data_deleting, dispatch_uid="exports.remove_exports_of_deleted_data")
@@ -17,3 +20,20 @@ def remove_exports_of_deleted_data(sender: Any, **scope: Any) -> int:
     return services.delete_exports_containing(
         experiment=scope["experiment"], room=scope["room"], participant=scope["participant"]
     )
+
+
+@receiver(own_copy_requested, dispatch_uid="exports.prepare_own_copy")
+def prepare_own_copy(
+    sender: Any, data_request: DataRequest, user: Any, request: Any = None, **kwargs: Any
+) -> ExportJob:
+    """The participant's copy is an export of the experiment owned by their account."""
+    try:
+        return services.start_export(
+            user,
+            level="experiment",
+            experiment_id=data_request.experiment.public_id,
+            for_participant_request=data_request,
+            request=request,
+        )
+    except services.ExportError as exc:
+        raise GovernanceError(exc.message) from exc

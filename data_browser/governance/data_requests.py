@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from data_browser import access, audit
 from data_browser.models import DataRequest, Experiment, Profile
+from data_browser.signals import own_copy_requested
 
 from .deletion import NothingToDelete, Scope, delete_data
 from .rules import GovernanceError, check_choice, lock, require_owner
@@ -113,15 +114,13 @@ def participant_export(dr: DataRequest, *, request: HttpRequest | None = None) -
     """Start the export of an approved access request, owned by the participant's account so
     that it appears under their exports and only they download it (the exports app builds it:
     their own records, their own id kept, everyone else's identifiers removed)."""
-    from exports.services import start_export
-
     account = Profile.objects.filter(participant=dr.participant, user__is_active=True).first()
     if account is None:
         raise GovernanceError("The participant has no active account to receive the export.")
-    return start_export(
-        account.user,
-        level="experiment",
-        experiment_id=dr.experiment.public_id,
-        for_participant_request=dr,
-        request=request,
+    answers = own_copy_requested.send(
+        sender=DataRequest, data_request=dr, user=account.user, request=request
     )
+    started = [job for _, job in answers if job is not None]
+    if not started:
+        raise GovernanceError("Copies of data cannot be prepared here: exports are not installed.")
+    return started[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from data_browser.models import DataRequest
 from exports.models import ExportJob, Status
 
 
@@ -48,3 +49,20 @@ def test_the_dialog_says_the_export_could_not_start(transactional_db, world, cli
     job = ExportJob.objects.get()
     assert job.status == Status.FAILED
     assert not ExportJob.objects.filter(status__in=[Status.QUEUED, Status.RUNNING]).exists()
+
+
+def test_a_participants_fresh_copy_says_it_could_not_start(
+    transactional_db, world, client, broker_down
+):
+    dr = DataRequest.objects.create(
+        participant=world.participant,
+        experiment=world.experiment,
+        kind="access",
+        status="approved",
+        requested_by=world.user("participant"),
+    )
+    client.force_login(world.user("participant"))
+    response = client.post(reverse("data_browser:my_data_export", args=[dr.pk]))
+    assert response.status_code == 400
+    assert "not reachable" in response.content.decode()
+    assert ExportJob.objects.get(data_request=dr).status == Status.FAILED

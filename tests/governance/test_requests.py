@@ -184,3 +184,45 @@ def test_researchers_have_no_my_data_page(client, world):
         client.post(ASK, {"experiment": world.experiment.public_id, "kind": "access"}).status_code
         == 404
     )
+
+
+def approved_access(world):
+    return DataRequest.objects.create(
+        participant=world.participant,
+        experiment=world.experiment,
+        kind="access",
+        status="approved",
+        requested_by=world.user("participant"),
+    )
+
+
+def test_a_participant_prepares_a_fresh_copy(
+    client, world, eager, django_capture_on_commit_callbacks, private_media
+):
+    dr = approved_access(world)
+    client.force_login(world.user("participant"))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("data_browser:my_data_export", args=[dr.pk]))
+    job = ExportJob.objects.get(data_request=dr)
+    assert response.status_code == 302
+    assert response.url == reverse("exports:detail", args=[job.public_id])
+    assert job.user == world.user("participant") and job.status == "succeeded"
+    page = client.get(MY_DATA).content.decode()
+    assert reverse("exports:download", args=[job.public_id]) in page
+
+
+def test_without_exports_a_copy_is_refused_with_a_message(client, world):
+    """The data browser asks for the copy through a signal; nobody answering is a 400."""
+    from data_browser.signals import own_copy_requested
+    from exports.receivers import prepare_own_copy
+
+    dr = approved_access(world)
+    client.force_login(world.user("participant"))
+    own_copy_requested.disconnect(dispatch_uid="exports.prepare_own_copy")
+    try:
+        response = client.post(reverse("data_browser:my_data_export", args=[dr.pk]))
+    finally:
+        own_copy_requested.connect(prepare_own_copy, dispatch_uid="exports.prepare_own_copy")
+    assert response.status_code == 400
+    assert "exports are not installed" in response.content.decode()
+    assert not ExportJob.objects.exists()

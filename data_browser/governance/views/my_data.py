@@ -7,7 +7,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -94,28 +93,15 @@ def my_data(request: HttpRequest) -> HttpResponse:
             "sessions": [(s, co.get(s.room_id, [])) for s in sessions],
             "experiments": experiments,
             "my_requests": my_requests,
-            "export_jobs": _request_exports(request, my_requests),
         }
     )
     return render(request, "governance/my_data.html", context)
-
-
-def _request_exports(request: HttpRequest, requests: QuerySet) -> dict[int, Any]:
-    """The newest export of each approved access request, as this participant owns it."""
-    from exports.services import jobs_for
-
-    jobs: dict[int, Any] = {}
-    for job in jobs_for(request.user).filter(data_request__in=requests).order_by("created_at"):
-        jobs[job.data_request_id] = job
-    return jobs
 
 
 @login_required
 @require_POST
 def my_data_export(request: HttpRequest, request_id: int) -> HttpResponse:
     """Prepare the copy of an approved request again (after it expired or failed)."""
-    from exports.services import ExportError
-
     participant = _participant(request)
     dr = get_object_or_404(
         DataRequest,
@@ -126,7 +112,7 @@ def my_data_export(request: HttpRequest, request_id: int) -> HttpResponse:
     )
     try:
         job = participant_export(dr, request=request)
-    except (GovernanceError, ExportError) as exc:
+    except GovernanceError as exc:
         return message_page(request, str(exc), reverse("data_browser:my_data"), status=400)
     return redirect("exports:detail", job.public_id)
 
