@@ -15,3 +15,15 @@ data_deleting = Signal()
 # account, which owns the copy) and request. A receiver (exports) starts it and returns what
 # it started, which has a ``public_id``; it raises ``GovernanceError`` when it cannot.
 own_copy_requested = Signal()
+
+# Sent to count the running work that removing access would end, for the confirmation page,
+# with the keyword arguments user and experiment (a membership being removed) or key (an API
+# key being revoked). A receiver returns how many of its running jobs would end (exports: the
+# exports still running).
+access_ending = Signal()
+
+
+def running_work(**access: object) -> int:
+    """What the receivers of ``access_ending`` count for this access."""
+    answers = access_ending.send(sender=None, **access)
+    return sum(n for _, n in answers if isinstance(n, int))

@@ -8,10 +8,10 @@ from django.dispatch import receiver
 
 from data_browser.governance.rules import GovernanceError
 from data_browser.models import DataRequest
-from data_browser.signals import data_deleting, own_copy_requested
+from data_browser.signals import access_ending, data_deleting, own_copy_requested
 
 from . import services
-from .models import ExportJob
+from .models import ACTIVE, ExportJob
 
 
 @receiver(data_deleting, dispatch_uid="exports.remove_exports_of_deleted_data")
@@ -37,3 +37,14 @@ def prepare_own_copy(
         )
     except services.ExportError as exc:
         raise GovernanceError(exc.message) from exc
+
+
+@receiver(access_ending, dispatch_uid="exports.count_running_exports")
+def count_running_exports(
+    sender: Any, user: Any = None, experiment: Any = None, key: Any = None, **kwargs: Any
+) -> int:
+    """Running exports end, denied, when the access they read through goes."""
+    jobs = ExportJob.objects.filter(status__in=ACTIVE)
+    if key is not None:
+        return jobs.filter(api_key=key).count()
+    return jobs.filter(user=user, experiment=experiment).count()

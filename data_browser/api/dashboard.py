@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from data_browser import access
 from data_browser import datatypes as T
+from data_browser.signals import running_work
 from hyperstudy_dash.confirm import Confirmation, confirmation_page, confirmed
 
 from . import keys
@@ -173,9 +174,7 @@ def key_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 def revocation(key, *, back: str, action: str, fields: dict | None = None) -> Confirmation:
     """What revoking a key takes away, counted (the owner's key page and the lab page)."""
-    from exports.models import ACTIVE, ExportJob
-
-    running = ExportJob.objects.filter(api_key=key, status__in=ACTIVE).count()
+    running = running_work(key=key)
     made = request_count(key)
     return Confirmation(
         heading=f"Revoke the API key “{key.name}”?",

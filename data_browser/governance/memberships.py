@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from data_browser import access, audit
 from data_browser.models import ApiKey, Experiment, ExportRight, Membership
+from data_browser.signals import running_work
 
 from .rules import GovernanceError, check_choice, lock
 
@@ -161,17 +162,13 @@ def change_member(
 def removal_counts(membership: Membership) -> dict[str, int]:
     """What removing a membership reaches: the member's unrevoked keys that read the
     experiment (unrestricted or restricted to it) and their exports of it still running."""
-    from exports.models import ACTIVE, ExportJob
-
     experiment = membership.experiment
     keys = ApiKey.objects.filter(user=membership.user_id, revoked_at__isnull=True).filter(
         Q(experiments__isnull=True) | Q(experiments=experiment)
     )
     keys = keys.exclude(expires_at__lte=timezone.now())
-    exports = ExportJob.objects.filter(
-        user=membership.user_id, experiment=experiment, status__in=ACTIVE
-    )
-    return {"keys": keys.distinct().count(), "exports": exports.count()}
+    exports = running_work(user=membership.user, experiment=experiment)
+    return {"keys": keys.distinct().count(), "exports": exports}
 
 
 def remove_member(

@@ -13,6 +13,7 @@ from data_browser import datatypes as T
 from data_browser.api import keys
 from data_browser.models import ApiKey
 from tests.conftest import browser_login
+from tests.factories import ExportJobFactory
 
 KEY_RE = re.compile(r"hst_live_[A-Za-z0-9]{64}")
 
@@ -193,12 +194,15 @@ def test_revoking_first_counts_what_it_takes_away_and_revokes_nothing(world, cli
     """Revoking is permanent: the first POST is the confirmation (the key, the experiments it
     reads, its running exports, its requests), the confirmation's POST revokes and redirects."""
     key, raw = keys.create_key(world.user("owner"), name="mine", scopes=["read:events"])
+    ExportJobFactory(user=key.user, experiment=world.experiment, api_key=key, status="queued")
+    ExportJobFactory(user=key.user, experiment=world.experiment)  # not started with the key
     client.force_login(world.user("owner"))
     r = client.post(f"/keys/{key.pk}/revoke/", {"next": "detail"})
     assert r.status_code == 200
     rows = dict(r.context["confirm"].rows)
     assert rows[f"API key {keys.masked(key)} of owner"] == 1
     assert rows["Experiments it reads now"] == len(keys.reach(key)) > 0
+    assert rows["Exports started with it, still running (they end, denied)"] == 1
     page = r.content.decode()
     assert "Revoking is permanent" in page and ">Revoke permanently</button>" in page
     assert 'name="next" value="detail"' in page and 'name="confirmed" value="1"' in page

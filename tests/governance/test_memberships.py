@@ -9,6 +9,7 @@ from django.urls import reverse
 from data_browser import access
 from data_browser.api.keys import create_key
 from data_browser.models import AuditEntry, ExportRight, Membership
+from tests.factories import ExportJobFactory
 
 CONFIRMED = {"confirmed": "1"}  # the confirmation page's own POST
 
@@ -132,12 +133,16 @@ def test_removing_a_member_first_counts_what_goes_and_removes_nothing(client, wo
     viewer = membership(world, "viewer")
     create_key(viewer.user, name="viewer laptop", scopes=["read:events"])
     create_key(viewer.user, name="this one", scopes=["read:events"], experiments=[world.experiment])
+    ExportJobFactory(user=viewer.user, experiment=world.experiment)
+    ExportJobFactory(user=viewer.user, experiment=world.experiment, status="succeeded")
+    ExportJobFactory(user=viewer.user, experiment=world.other)
     client.force_login(world.user("owner"))
     response = client.post(url("member_remove", world.experiment, viewer.pk))
     assert response.status_code == 200
     rows = dict(response.context["confirm"].rows)
     assert rows["Membership of viewer (collaborator)"] == 1
     assert rows["Their API keys that read this experiment (they stop reading it)"] == 2
+    assert rows["Their exports of it still running (they end, denied)"] == 1
     page = response.text
     assert f"Remove viewer from {world.experiment.name}?" in page
     assert 'name="confirmed" value="1"' in page and ">Remove viewer</button>" in page
