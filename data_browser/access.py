@@ -391,10 +391,6 @@ def for_job(job: Any) -> Access:
     return Access(job.user, key=job.api_key if job.api_key_id else None)
 
 
-def key_allows(key: ApiKey, scope: str) -> bool:
-    return key.is_active and T.grants(key.scopes, scope)
-
-
 def lab_users(user: User) -> QuerySet:
     """The accounts of a lab admin's lab (nobody else's: an empty set for everyone else)."""
     from django.contrib.auth import get_user_model

@@ -580,14 +580,6 @@ EVENT_CATEGORIES: dict[str, tuple[str, ...]] = {
 }
 
 
-def event_category(event_type: str) -> str:
-    """The category of an event type ("" when no category covers it)."""
-    for category, prefixes in EVENT_CATEGORIES.items():
-        if event_type.startswith(prefixes):
-            return category
-    return ""
-
-
 def category_filter(category: str) -> dj.Q:
     """Events of a category: stored with it, or stored without one and of a type it covers."""
     by_type = dj.Q()
@@ -657,7 +649,6 @@ PARTICIPANTS = Listing(
         _f("email", NAME, "Email address (full export right only)", "participant__email"),
     ),
 )
-LISTINGS = {listing.api_name: listing for listing in (ROOMS, PARTICIPANTS)}
 BY_API_NAME = {dt.api_name: dt for dt in DATA_TYPES}
 READ_SCOPES = tuple(dict.fromkeys(dt.scope for dt in DATA_TYPES))
 WRITE_SCOPE = "write:data"
@@ -673,9 +664,6 @@ def grants(held: Iterable[str] | None, needed: str) -> bool:
     if needed in held or EVERYTHING in held:
         return True
     return READ_ALL in held and needed.startswith("read:")
-
-
-SORT_FIELDS = ("timestamp", "onset")
 
 
 def get(key_or_api_name: str) -> DataType:

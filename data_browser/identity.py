@@ -47,7 +47,6 @@ RECORD_PREFIX = "id_"
 EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 IPV4 = r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b"
 IPV6 = r"\b(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{1,4}\b|\b(?:[0-9A-Fa-f]{1,4}:){1,7}:"
-EMAIL_RE = re.compile(EMAIL)
 # A name's parts stand alone between anything but letters and digits: "rating_alex_2" names
 # Alex as much as "Hi, I'm Alex" does.
 _WORD = r"(?<![^\W_])(?:{})(?![^\W_])"

@@ -61,7 +61,6 @@ from .tables import (
 
 COUNT_CACHE_SECONDS = 60
 SUGGESTIONS = 200  # values offered per pick-list
-LEVEL_TITLES = {"experiment": "Experiment", "room": "Room", "participant": "Participant"}
 
 
 # Scopes: what one page is about, resolved through the access layer.

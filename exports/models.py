@@ -164,15 +164,6 @@ class ExportJob(models.Model):
     def is_filtered(self) -> bool:
         return bool(self.filters)
 
-    @property
-    def scope_label(self) -> str:
-        parts = [self.experiment.public_id]
-        if self.room_id:
-            parts.append(self.room.public_id)
-        if self.participant_id:
-            parts.append(self.participant.public_id)
-        return " / ".join(parts)
-
 
 class ExportPiece(models.Model):
     """A group of rooms of an experiment-level ZIP, built by its own task and merged at the end."""

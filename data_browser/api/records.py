@@ -37,7 +37,6 @@ from data_browser.models import Experiment, Room
 from .errors import ApiError, bad_parameter, forbidden
 
 SCOPES = ("experiment", "room", "participant")
-ORDERS = ("asc", "desc")
 FORMATS = ("json", "csv", "ndjson")
 DEFAULT_LIMIT = 1000
 DEFAULT_SORT = "timestamp"

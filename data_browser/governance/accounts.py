@@ -31,7 +31,7 @@ from .rules import GovernanceError
 
 def _lab_admin_lab(actor: Any) -> Any:
     if not access.is_lab_admin(actor):
-        raise PermissionDenied("Only lab admins manage the lab's accounts.")
+        raise PermissionDenied("Only lab admins manage the lab's accounts and keys.")
     return access.profile(actor).lab
 
 
@@ -138,16 +138,10 @@ def password_set(user: Any, *, request: HttpRequest) -> None:
     )
 
 
-def _require_lab_admin(actor: Any) -> int:
-    if not access.is_lab_admin(actor):
-        raise PermissionDenied("Only lab admins manage the lab's accounts and keys.")
-    return access.profile(actor).lab_id
-
-
 def set_user_active(
     actor: Any, user: Any, *, active: bool, request: HttpRequest | None = None
 ) -> None:
-    _require_lab_admin(actor)
+    lab = _lab_admin_lab(actor)
     if not access.lab_users(actor).filter(pk=user.pk).exists():
         raise PermissionDenied("That account is not in your lab.")
     if user.pk == actor.pk:
@@ -162,14 +156,14 @@ def set_user_active(
             "user.activated" if active else "user.deactivated",
             actor=actor,
             request=request,
-            lab=access.profile(actor).lab,
+            lab=lab,
             scope=f"account {user.get_username()}",
         )
 
 
 def revoke_key(actor: Any, key: ApiKey, *, request: HttpRequest | None = None) -> None:
     """A lab admin's revocation of any key in the lab (owners revoke their own on the key page)."""
-    _require_lab_admin(actor)
+    lab = _lab_admin_lab(actor)
     with transaction.atomic():
         locked = access.lab_api_keys(actor).select_for_update().filter(pk=key.pk).first()
         if locked is None:
@@ -183,7 +177,7 @@ def revoke_key(actor: Any, key: ApiKey, *, request: HttpRequest | None = None) -
             "api_key.revoked",
             actor=actor,
             request=request,
-            lab=access.profile(actor).lab,
+            lab=lab,
             scope=f"key {locked.prefix}…{locked.last_four}",
             details={"key": str(locked), "owner": locked.user.get_username(), "by": "lab admin"},
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import datetime, time, timedelta
 
 from django.contrib.auth.decorators import login_required
@@ -108,8 +109,6 @@ def audit_csv(request: HttpRequest) -> HttpResponse:
         )
 
     def lines():
-        import io
-
         buffer = io.StringIO()
         writer = csvcells.Writer(buffer)
         writer.writerow(AUDIT_COLUMNS)
