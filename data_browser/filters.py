@@ -7,11 +7,14 @@ consecutive windows never count a record twice; onset bounds both inclusive)."""
 from __future__ import annotations
 
 import re
+from datetime import UTC
 from functools import cache
 
 import django_filters as df
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
+from django_filters.fields import IsoDateTimeField
 
 from . import datatypes as T
 from . import quality
@@ -92,17 +95,35 @@ def _onset_filter(lookup: str, label: str, example: str) -> df.NumberFilter:
     )
 
 
+class UtcDateTimeField(IsoDateTimeField):
+    """An ISO 8601 instant, in UTC: any offset the text gives (``+17:49`` parses, but
+    PostgreSQL takes offsets up to 15:59 only) is resolved here, once."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise ValidationError("is out of the supported date range", code="invalid") from None
+
+
+class UtcDateTimeFilter(df.IsoDateTimeFilter):
+    field_class = UtcDateTimeField
+
+
 class RecordFilter(df.FilterSet):
     """Time and onset ranges every type has; the type's own filters are added by
     ``record_filterset``."""
 
-    startTime = df.IsoDateTimeFilter(
+    startTime = UtcDateTimeFilter(
         field_name="timestamp",
         lookup_expr="gte",
         label="From (time)",
         widget=_Text("e.g. 2024-10-20T14:30:00Z", 20),
     )
-    endTime = df.IsoDateTimeFilter(
+    endTime = UtcDateTimeFilter(
         field_name="timestamp",
         lookup_expr="lt",
         label="Before (time)",
