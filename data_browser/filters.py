@@ -7,6 +7,7 @@ consecutive windows never count a record twice; onset bounds both inclusive)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC
 from functools import cache
 
@@ -18,6 +19,7 @@ from django_filters.fields import IsoDateTimeField
 
 from . import datatypes as T
 from . import quality
+from .identity import REMOVED, Policy
 from .models import Experiment, Room, RoomParticipant
 
 
@@ -185,3 +187,30 @@ def _record_filterset(key: str) -> type[RecordFilter]:
     attrs["data_type"] = dt
     attrs["Meta"] = type("Meta", (), {"model": dt.model, "fields": []})
     return type(f"{dt.model.__name__}Filter", (RecordFilter,), attrs)
+
+
+# Filters of every type whose values are times, numbers or fixed choices: no person in them.
+_FIXED = frozenset(RecordFilter.base_filters) | {"category"}
+
+
+def recorded(dt: T.DataType, filters: Mapping[str, str], policy: Policy | None) -> dict[str, str]:
+    """The filters as an output read under ``policy`` may show them (an export's
+    metadata.json, the job list, the API's ``metadata.query``): everything for a reader who
+    sees identifiers; else times, onsets and fixed choices as they are, labels scrubbed like
+    the same column, free text searched for withheld (part of a name is not recognisable as
+    one). Without one policy (a participant's scope across experiments), labels are withheld."""
+    if policy is not None and policy.identifiers:
+        return dict(filters)
+    out = {}
+    for name, value in filters.items():
+        if name in _FIXED:
+            out[name] = value
+            continue
+        f = dt.get_field(name)
+        if f.kind != T.TEXT and f.deidentify == T.KEEP:
+            out[name] = value
+        elif f.kind != T.TEXT and f.deidentify == T.SCRUB and policy is not None:
+            out[name] = policy.label(value)
+        else:
+            out[name] = REMOVED
+    return out

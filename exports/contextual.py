@@ -24,12 +24,10 @@ from typing import Any
 from django.db.models import QuerySet
 
 from data_browser import datatypes as T
-from data_browser.filters import RecordFilter, record_filterset
-from data_browser.identity import REMOVED, Policy
+from data_browser.filters import record_filterset
+from data_browser.filters import recorded as recorded  # what a de-identified file shows
 
 MAX_VALUE_LENGTH = 500
-# Filters of every type whose values are times, numbers or fixed choices: no person in them.
-_FIXED = frozenset(RecordFilter.base_filters) | {"category"}
 
 
 class FilterError(ValueError):
@@ -94,27 +92,6 @@ def apply(dt: T.DataType, filters: Mapping[str, str], queryset: QuerySet) -> Que
     if not filterset.is_valid():  # stored canonical: only a changed FilterSet gets here
         raise FilterError(f"The export's filters are no longer valid: {dict(filterset.errors)}")
     return filterset.qs
-
-
-def recorded(dt: T.DataType, filters: Mapping[str, str], policy: Policy) -> dict[str, str]:
-    """The filters as a file (or page) read under ``policy`` may show them."""
-    if policy.identifiers:
-        return dict(filters)
-    out = {}
-    for name, value in filters.items():
-        if name in _FIXED:
-            out[name] = value
-            continue
-        f = dt.get_field(name)
-        if f.kind == T.TEXT:
-            out[name] = REMOVED
-        elif f.deidentify == T.KEEP:
-            out[name] = value
-        elif f.deidentify == T.SCRUB:
-            out[name] = policy.label(value)
-        else:
-            out[name] = REMOVED
-    return out
 
 
 def label(dt: T.DataType, name: str) -> str:

@@ -30,7 +30,7 @@ from django.http import Http404, HttpRequest
 from data_browser import access, copysql, counts, csvcells, keyset, media, versions
 from data_browser import datatypes as T
 from data_browser.copysql import IsoUtc
-from data_browser.filters import record_filterset
+from data_browser.filters import record_filterset, recorded
 from data_browser.identity import Policy, by_experiment
 from data_browser.models import Experiment, Room
 
@@ -285,6 +285,11 @@ def select(
     selection.policies = {
         e.public_id: reader.policy(e) for e in experiments if not reader.sees_identifiers(e)
     }
+    if selection.policies:  # the filters echoed as the records are shown
+        given = {k: v for k, v in query.items() if k in filterset.base_filters}
+        policies = list(selection.policies.values())
+        policy = policies[0] if len(experiments) == 1 else None
+        query.update(recorded(dt, given, policy))
     return selection
 
 

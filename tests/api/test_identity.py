@@ -103,3 +103,17 @@ def test_participant_accounts_cannot_have_keys(world, make_key):
 
     with pytest.raises(InvalidKeyRequest, match="participant"):
         make_key("participant")
+
+
+def test_filters_are_echoed_as_the_records_are_shown(world, make_key, api):
+    """``metadata.query`` of a coded reader withholds searched text and scrubs labels (a
+    name typed into a filter is not echoed); the owner sees what they asked."""
+    person = Participant.objects.filter(room_participants__room=world.room).first()
+    first = person.display_name.split()[0]
+    path = f"/data/chat/experiment/{world.experiment.public_id}"
+    asked = {"content": first, "messageType": f"to_{person.public_id}", "onsetFrom": "0"}
+    coded = api(path, make_key("collaborator"), **asked).json()["metadata"]["query"]
+    assert coded["content"] == "[removed]" and coded["onsetFrom"] == "0"
+    assert person.public_id not in coded["messageType"] and first not in str(coded)
+    owner = api(path, make_key("owner"), **asked).json()["metadata"]["query"]
+    assert {k: owner[k] for k in asked} == asked
