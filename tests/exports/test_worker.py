@@ -128,7 +128,8 @@ def test_a_worker_writes_filtered_exports_with_the_bom_on_every_path(
     for job in jobs.values():
         wait_for(lambda job=job: job_state(job).is_finished, timeout=120)
         assert job.status == Status.SUCCEEDED, job.error
-    assert jobs["experiment"].pieces.count() == 0  # merged and removed
+    # merged, then removed (just after the job is marked succeeded)
+    wait_for(lambda: jobs["experiment"].pieces.count() == 0, timeout=30)
     for name, job in jobs.items():
         archive = open_zip(job)
         meta = orjson.loads(archive.read("metadata.json"))

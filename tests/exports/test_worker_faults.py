@@ -36,7 +36,7 @@ from .workerproc import celery_worker, kill_group, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.postgres]
 
-ROWS = 40_000
+ROWS = 200_000  # a de-identified export of them runs a few seconds, long enough to be hit
 LOST_AFTER = 4
 WORKER_ENV = {
     "EXPORT_CHUNK_ROWS": "500",
@@ -183,6 +183,7 @@ def test_cancel_of_an_orphaned_export_ends_and_the_same_request_starts_afresh(ow
     fresh = ExportJob.objects.exclude(pk=job.pk).get()
     assert again["Location"] == reverse("exports:detail", args=[fresh.public_id])
     watch = DownloadWatch(owner, fresh)
+    assert not watch.poll()  # queued: no file yet (the job may end before a worker is up)
     with celery_worker(WORKER_ENV, flush=False):  # the fresh job waits in the queue
         watch.until_finished()
     assert fresh.status == Status.SUCCEEDED, fresh.error
