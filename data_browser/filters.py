@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC
+from datetime import UTC, datetime
 from functools import cache
 
 import django_filters as df
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django_filters.fields import IsoDateTimeField
 
 from . import datatypes as T
@@ -97,6 +99,30 @@ def _onset_filter(lookup: str, label: str, example: str) -> df.NumberFilter:
     )
 
 
+class _When(forms.DateTimeInput):
+    """The browser's date-time picker. Its time is the reader's zone (the form names it; a time
+    without an offset is read in that zone), and a time given with an offset, as in a link
+    written for the API, is shown in that zone rather than left out by the picker."""
+
+    input_type = "datetime-local"
+
+    def __init__(self) -> None:
+        super().__init__(attrs={"step": "1"}, format="%Y-%m-%dT%H:%M:%S")
+
+    def format_value(self, value):
+        if isinstance(value, str):
+            try:
+                value = parse_datetime(value.strip()) or value
+            except ValueError:  # a date that does not exist; the field says so
+                return value
+        if isinstance(value, datetime) and timezone.is_aware(value):
+            try:
+                value = timezone.localtime(value).replace(tzinfo=None)
+            except OverflowError:
+                return None
+        return super().format_value(value)
+
+
 class UtcDateTimeField(IsoDateTimeField):
     """An ISO 8601 instant, in UTC: any offset the text gives (``+17:49`` parses, but
     PostgreSQL takes offsets up to 15:59 only) is resolved here, once."""
@@ -122,14 +148,14 @@ class RecordFilter(df.FilterSet):
     startTime = UtcDateTimeFilter(
         field_name="timestamp",
         lookup_expr="gte",
-        label="From (time)",
-        widget=_Text("e.g. 2024-10-20T14:30:00Z", 20),
+        label="From",
+        widget=_When(),
     )
     endTime = UtcDateTimeFilter(
         field_name="timestamp",
         lookup_expr="lt",
-        label="Before (time)",
-        widget=_Text("e.g. 2024-10-20T15:00:00Z", 20),
+        label="Before",
+        widget=_When(),
     )
     onsetFrom = _onset_filter("gte", "Onset from (ms)", "e.g. -5000")
     onsetTo = _onset_filter("lte", "Onset to (ms)", "e.g. 60000")

@@ -9,6 +9,7 @@ import pytest
 
 from data_browser import datatypes as T
 from data_browser.identity import participant_code
+from data_browser.models import Event
 from tests.conftest import ARTIFACTS, browser_login
 
 pytestmark = [pytest.mark.browser]
@@ -101,6 +102,27 @@ def test_a_researcher_browses_down_to_a_participant_and_explores_the_data(
         f"document.querySelector('#records tbody td:nth-child({onset})').innerText.startsWith('-')"
     )
     assert page.evaluate("window.__kept") is True
+
+    # A start time from the picker (the reader's zone, UTC here) narrows the rows, says how
+    # many match, and stays in the picker.
+    stamps = sorted(
+        Event.objects.filter(room=world.room, participant=world.participant).values_list(
+            "timestamp", flat=True
+        )
+    )
+    instant = stamps[len(stamps) // 2].replace(microsecond=0)
+    page.fill("#records input[name=startTime]", instant.strftime("%Y-%m-%dT%H:%M:%S"))
+    page.click("#records form.filters button[type=submit]")
+    page.wait_for_url(re.compile(r"startTime="))
+    count = page.locator("#records .match-count").inner_text()
+    assert count.startswith(f"{sum(1 for t in stamps if t >= instant):,} of {len(stamps):,}")
+    assert page.input_value("#records input[name=startTime]") == instant.strftime(
+        "%Y-%m-%dT%H:%M:%S"
+    )
+    assert "From (UTC)" in page.locator("#records form.filters").inner_text()
+    shot(page, "viewer_time_filter")
+    page.go_back()
+    page.wait_for_url(re.compile(r"tab=events$"))
 
     # A reload of a pushed URL shows the same view.
     page.goto(page.url.replace("tab=events", "tab=chat"))

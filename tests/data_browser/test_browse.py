@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.urls import reverse
+from django.utils import timezone
 
 from data_browser import datatypes as T
 from data_browser import keyset
 from data_browser.identity import participant_code
 from data_browser.ingest import ingest
 from data_browser.models import Event, Participant, Recording, RoomParticipant
+from exports import contextual
 from tests.conftest import login_client, show_every_column
 
 pytestmark = pytest.mark.django_db
@@ -428,6 +432,46 @@ def test_it_filters_by_time_range(client, world):
     start = world.room.started_at
     body = text(client.get(url, {"tab": "events", "startTime": start.isoformat()}))
     assert rows(body) and 'class="negative"' not in body
+
+
+def matching(body: str) -> int:
+    found = re.search(r'class="match-count"[^>]*><strong>([\d,]+)</strong>', body)
+    assert found, "no match count on the page"
+    return int(found[1].replace(",", ""))
+
+
+def test_the_time_pickers_read_and_show_times_in_the_readers_zone(client, world):
+    """A picked time has no offset: it is in the reader's zone, which the form names; a time
+    with an offset (a link written for the API) means the same instant and shows in that zone;
+    the tab's export keeps the instant, in UTC."""
+    profile = world.user("owner").profile
+    profile.time_zone = "Asia/Kolkata"  # +05:30 all year
+    profile.save()
+    login_client(client, world, "owner")
+    url = reverse("data_browser:room_data", args=[world.experiment.public_id, world.room.public_id])
+    stamps = list(
+        Event.objects.filter(room=world.room)
+        .order_by("timestamp")
+        .values_list("timestamp", flat=True)
+    )
+    instant = stamps[len(stamps) // 2].replace(microsecond=0)
+    local = instant.astimezone(ZoneInfo("Asia/Kolkata")).replace(tzinfo=None).isoformat()
+    expected = sum(1 for t in stamps if t >= instant)
+    assert 0 < expected < len(stamps)
+
+    picked = text(client.get(url, {"tab": "events", "startTime": local}))
+    assert matching(picked) == expected
+    assert "From (Asia/Kolkata)" in picked
+    picker = re.search(r'<input type="datetime-local" name="startTime"[^>]*>', picked)[0]
+    assert f'value="{local}"' in picker and 'step="1"' in picker
+
+    as_utc = text(client.get(url, {"tab": "events", "startTime": T.iso(instant)}))
+    assert matching(as_utc) == expected
+    assert f'value="{local}"' in as_utc
+
+    with timezone.override("Asia/Kolkata"):
+        kept = contextual.canonical(T.EVENTS, {"startTime": local})
+    assert kept == {"startTime": T.iso(instant.astimezone(UTC))}
 
 
 # Pagination and sorting.
