@@ -111,6 +111,17 @@ def totals(
     return {dt.key: found.get(dt.key, 0) for dt in T.DATA_TYPES}
 
 
+def by_room(
+    types: Iterable[T.DataType], *, experiment: int, participant: int | None = None
+) -> dict[int, int]:
+    """How many records of ``types`` each room of the experiment holds (of one participant
+    when given), by room pk: one query over the counts."""
+    rows = _rows([experiment], participant=participant).filter(
+        data_type__in=[dt.key for dt in types]
+    )
+    return dict(rows.order_by().values_list("room_id").annotate(n=Sum("records")))
+
+
 def recount(experiments: Iterable[int] | None = None) -> int:
     """Count the records of the experiments (all without) from their tables and replace their
     counts, in one transaction; returns how many records were counted. On PostgreSQL the

@@ -470,14 +470,16 @@ def _store(job: ExportJob, path: str, ext: str, digest: tuple[str, int] | None =
         current.message = "Ready"
         current.finished_at = timezone.now()
         current.expires_at = services.expiry_from_now()
-        if current.rows_expected is not None:
-            current.rows_done = current.rows_expected
+        # What was written is the figure now; the expected rows were read from the counts
+        # kept with the records, which a write around ingest can leave behind.
+        current.rows_expected = current.rows_done
         current.save(
             update_fields=[
                 "file",
                 "file_name",
                 "size",
                 "sha256",
+                "rows_expected",
                 "status",
                 "progress",
                 "message",

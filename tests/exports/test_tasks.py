@@ -11,11 +11,11 @@ import zipfile
 
 import orjson
 import pytest
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from data_browser import copysql, csvcells
 from data_browser import datatypes as T
-from data_browser.models import Room, RoomParticipant
+from data_browser.models import RecordCount, Room, RoomParticipant
 from exports import writers
 from exports.models import ExportJob, ExportPiece, Status
 
@@ -158,6 +158,46 @@ def test_it_builds_an_experiment_zip_in_pieces_and_merges_them(export, world, se
         dt.model.objects.filter(experiment=world.experiment).count() for dt in (T.EVENTS, T.SYNC)
     )
     assert meta["rows"] == expected == job.rows_done == job.rows_expected
+
+
+def test_pieces_are_cut_by_the_kept_counts_and_a_filtered_job_counts_its_rows(
+    export, world, settings, monkeypatch
+):
+    """An unfiltered experiment ZIP is cut by the counts kept with the records (no scan of a
+    million rows before the first piece starts); counts left behind by a write around ingest
+    only misjudge the progress, and the finished job says what it wrote. A filtered job's
+    rows are counted."""
+    settings.EXPORT_PIECE_ROWS = 1
+    RecordCount.objects.update(records=F("records") * 2)
+    job = export(level="experiment", fmt="zip", data_types=["events", "sync"])
+    assert job.status == Status.SUCCEEDED, job.error
+    written = sum(
+        dt.model.objects.filter(experiment=world.experiment).count() for dt in (T.EVENTS, T.SYNC)
+    )
+    assert job.rows_done == job.rows_expected == written
+    assert orjson.loads(open_zip(job).read("metadata.json"))["rows"] == written
+
+    seen = []
+    real = writers.rows_by_room
+
+    def spy(plan):
+        found = real(plan)
+        seen.append(sum(found.values()))
+        return found
+
+    monkeypatch.setattr(writers, "rows_by_room", spy)
+
+    events = T.EVENTS.model.objects.filter(experiment=world.experiment)
+    components = events.filter(T.category_filter("component")).count()
+    for filters, counted, written in (
+        ({}, 2 * events.count(), events.count()),
+        ({"category": "component"}, components, components),
+    ):
+        seen.clear()
+        job = export(level="experiment", fmt="csv", data_types=["events"], filters=filters)
+        assert job.status == Status.SUCCEEDED, job.error
+        assert seen == [counted] and written > 0
+        assert job.rows_done == job.rows_expected == written
 
 
 @pytest.mark.postgres
