@@ -20,16 +20,23 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 @cache
+def _known_zones() -> frozenset[str]:
+    """The zones of this machine's time zone database, read once: reading them walks its
+    directory (a few milliseconds, which every page paid to check its reader's zone)."""
+    return frozenset(zoneinfo.available_timezones())
+
+
+@cache
 def zone_names() -> list[str]:
     """The IANA zones a reader may pick, UTC first."""
-    names = sorted(n for n in zoneinfo.available_timezones() if "/" in n and "Etc/" not in n)
+    names = sorted(n for n in _known_zones() if "/" in n and "Etc/" not in n)
     return [DEFAULT_ZONE, *names]
 
 
 def valid_zone(name: str | None) -> str:
     """``name`` when it is a known zone, else UTC: a stale or hand-edited preference never
     breaks a page."""
-    if name and name in zoneinfo.available_timezones():
+    if name and name in _known_zones():
         return name
     return DEFAULT_ZONE
 
