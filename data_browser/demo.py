@@ -64,6 +64,15 @@ SCALES = {
         rating_seconds=60,
         sync_seconds=300,
     ),
+    # Four times the large one (over 4,000,000 events): what the benchmarks compare the large
+    # demo with, to show that reads do not grow with the experiment.
+    "xlarge": Scale(
+        rooms_multi=1000,
+        rooms_single=80,
+        events_per_participant=1005,
+        rating_seconds=60,
+        sync_seconds=300,
+    ),
 }
 
 FIRST = [
