@@ -9,7 +9,9 @@ import zipfile
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
+from exports import services
 from exports.models import ExportJob, Status
 from tests.exports.conftest import eager, worker  # noqa: F401  (fixtures)
 
@@ -185,3 +187,38 @@ def test_a_contextual_export_takes_the_data_endpoints_filters(
         r = call("post", "/exports", raw, {**body, "filters": bad})
         assert r.status_code == 400, (bad, r.content)
         assert r.json()["status"] == "error"
+
+
+@pytest.mark.django_db
+def test_an_identical_export_caught_starting_or_stopping_is_a_503_to_retry(
+    world, make_key, call, client, monkeypatch
+):
+    """Two identical requests at once: the second one's insert meets the first one's job,
+    which has left the active jobs by the time it looks again (the race is pinned by finding
+    no active job at either look). The API answers 503 with what to do, the dialog shows it,
+    no job is written, and the next try reuses the job."""
+    key = make_key()
+    body = {"level": "experiment", "experimentId": world.experiment.public_id}
+    client.force_login(world.user("owner"))
+    form = {
+        "level": "room",
+        "experiment": world.experiment.public_id,
+        "room": world.room.public_id,
+        "data_types": ["events"],
+        "fmt": "zip",
+        "anonymization": "keep",
+    }
+    first = call("post", "/exports", key, body)
+    assert first.status_code == 202
+    assert client.post(reverse("exports:new"), form).status_code == 302
+    with monkeypatch.context() as race:
+        race.setattr(services, "_active_job", lambda user, fingerprint: None)
+        r = call("post", "/exports", key, body)
+        assert r.status_code == 503, r.content
+        error = r.json()
+        assert error["status"] == "error" and "try again" in error["error"]["message"]
+        page = client.post(reverse("exports:new"), form)
+        assert page.status_code == 503 and b"try again in a moment" in page.content
+    assert ExportJob.objects.count() == 2
+    again = call("post", "/exports", key, body)
+    assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
