@@ -231,6 +231,7 @@ SIGNIN_LOCKOUT_MINUTES = env_int("SIGNIN_LOCKOUT_MINUTES", 15)
 SIGNIN_LOCKOUT_MAX_MINUTES = env_int("SIGNIN_LOCKOUT_MAX_MINUTES", 24 * 60)
 AXES_FAILURE_LIMIT = SIGNIN_FAILURE_LIMIT
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "data_browser.audit.client_ip"  # the one client address (see below)
 AXES_COOLOFF_TIME = "data_browser.governance.signin.cool_off"
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # attempts while locked don't extend it
 AXES_HANDLER = "data_browser.governance.signin.AuditedHandler"
@@ -270,8 +271,17 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes speak plain HTTP 
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000 if _SECURE else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _SECURE
 SECURE_HSTS_PRELOAD = _SECURE
-if env_bool("DJANGO_BEHIND_PROXY", False):
+BEHIND_PROXY = env_bool("DJANGO_BEHIND_PROXY", False)
+if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Behind DJANGO_PROXY_DEPTH reverse proxies (1 with DJANGO_BEHIND_PROXY), a client's address is
+# the X-Forwarded-For entry the outermost of them added (django-xff rewrites REMOTE_ADDR before
+# anything reads it), so sign-in locks, the audit log, the API's rate limits and a key's last
+# address are the client's, not the proxy's; entries a client wrote itself are dropped. With
+# no proxy the header is not read at all: anyone could write it.
+XFF_TRUSTED_PROXY_DEPTH = env_int("DJANGO_PROXY_DEPTH", 1 if BEHIND_PROXY else 0)
+if XFF_TRUSTED_PROXY_DEPTH > 0:
+    MIDDLEWARE = ["xff.middleware.XForwardedForMiddleware", *MIDDLEWARE]
 
 # Celery: Redis when REDIS_URL is set, otherwise a broker on the filesystem under var/.
 if REDIS_URL:

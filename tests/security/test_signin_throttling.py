@@ -122,3 +122,41 @@ def test_signing_in_many_times_correctly_never_locks(client, world, settings):
     for _ in range(settings.SIGNIN_FAILURE_LIMIT + 1):
         assert sign_in(client, "owner", PASSWORD).status_code == 302
         client.logout()
+
+
+def test_behind_a_proxy_each_client_is_locked_out_alone(world, settings):
+    """Behind a reverse proxy every request comes from the proxy's address. With the proxy
+    declared, a client's address is the entry the proxy added to X-Forwarded-For: one guesser
+    locks out only its own address, another client through the same proxy signs in, and what
+    a client writes into the header itself is not its address."""
+    settings.XFF_TRUSTED_PROXY_DEPTH = 1
+    settings.MIDDLEWARE = ["xff.middleware.XForwardedForMiddleware", *settings.MIDDLEWARE]
+
+    def through_proxy(username: str, password: str, client: str, written: str = ""):
+        forwarded = f"{written}, {client}" if written else client
+        return Client().post(
+            LOGIN,
+            {"username": username, "password": password},
+            REMOTE_ADDR="10.0.0.2",
+            HTTP_X_FORWARDED_FOR=forwarded,
+        )
+
+    for n in range(settings.SIGNIN_FAILURE_LIMIT):
+        through_proxy(f"nobody-{n}", "guess", "203.0.113.7", written=f"198.51.100.{n}")
+    assert through_proxy("viewer", PASSWORD, "203.0.113.7").status_code == 429
+    assert through_proxy("viewer", PASSWORD, "203.0.113.8").status_code == 302
+    failed = AuditEntry.objects.filter(action="auth.login_failed")
+    assert set(failed.values_list("ip_address", flat=True)) == {"203.0.113.7"}
+
+
+def test_without_a_proxy_the_forwarded_header_is_not_an_address(client, world, settings):
+    """Not behind a proxy (the default), X-Forwarded-For is whatever the client wrote."""
+    assert settings.XFF_TRUSTED_PROXY_DEPTH == 0
+    client.post(
+        LOGIN,
+        {"username": "viewer", "password": "wrong"},
+        REMOTE_ADDR="10.9.4.4",
+        HTTP_X_FORWARDED_FOR="198.51.100.9",
+    )
+    (failed,) = AuditEntry.objects.filter(action="auth.login_failed")
+    assert failed.ip_address == "10.9.4.4"
