@@ -9,10 +9,10 @@ Python prints them (``1.0``, ``-0.25``), text cells neutralised against
 spreadsheet formulas, empty strings as empty cells. The database then does the
 formatting in C, which is what makes COPY exports fast.
 
-``copy_csv(dt, queryset, out)`` writes the header and streams the rows. Types
-with a field that is made when read (a recording's signed ``downloadUrl``)
-cannot be produced in SQL: check ``copy_supported(dt)`` and use the Python
-writer for those.
+``header_line(dt)`` is the header; ``copy_select`` streams the rows into a writer,
+``copy_blocks`` and ``copy_messages`` yield them. Types with a field that is made when read
+(a recording's signed ``downloadUrl``) cannot be produced in SQL: check
+``copy_supported(dt)`` and use the Python writer for those.
 
 Known differences from the Python writer, all outside what ingest produces: a
 text cell holding a lone CR or exactly ``\\.`` is quoted by PostgreSQL only;
@@ -25,9 +25,8 @@ import csv
 import io
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import Any
 
-from django.db import connections
 from django.db.models import F, Func, QuerySet, TextField
 
 from . import datatypes as T
@@ -142,18 +141,6 @@ def header_line(dt: T.DataType) -> bytes:
     return buffer.getvalue().encode()
 
 
-def copy_rows(
-    dt: T.DataType,
-    queryset: QuerySet,
-    write: Callable[[bytes], object],
-    *,
-    connection=None,
-) -> int:
-    """Stream the CSV rows (no header) of ``queryset`` into ``write``; returns the row count."""
-    sql, params = api_select_sql(dt, queryset)
-    return copy_select(sql, params, write, connection=connection or connections[queryset.db])
-
-
 def blocks(rows: Iterable[bytes | memoryview]) -> Iterator[bytes]:
     """COPY rows joined into blocks of about ``COPY_BLOCK`` bytes: passing each row on by itself
     would cost a call chain per row (hashing, compressing, writing) where one per block
@@ -200,12 +187,3 @@ def copy_select(sql: str, params: tuple, write: Callable[[bytes], object], *, co
         for block in blocks(copy):
             write(block)
         return cursor.rowcount  # read before the cursor closes
-
-
-def copy_csv(dt: T.DataType, queryset: QuerySet, out: IO[bytes], *, connection=None) -> int:
-    """Write the whole CSV (header and rows) of ``queryset`` to the binary file ``out``.
-
-    Returns the number of rows. PostgreSQL only; ``copy_supported(dt)`` must hold.
-    """
-    out.write(header_line(dt))
-    return copy_rows(dt, queryset, out.write, connection=connection)

@@ -160,10 +160,6 @@ class ExportJob(models.Model):
             return min(99, int(100 * self.rows_done / self.rows_expected))
         return self.progress
 
-    @property
-    def is_filtered(self) -> bool:
-        return bool(self.filters)
-
 
 class ExportPiece(models.Model):
     """A group of rooms of an experiment-level ZIP, built by its own task and merged at the end."""

@@ -100,7 +100,6 @@ def number(value: Any) -> str:
     return formats.number(value)
 
 
-@register.filter
 def json_value(value: Any) -> SafeString:
     """JSON values as the Data Viewer shows them: long objects indented in a block, short ones
     and scalars inline."""
