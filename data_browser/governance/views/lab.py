@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
@@ -95,50 +99,44 @@ def lab_user_create(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
-@require_POST
-def lab_user_password_reset(request: HttpRequest, user_id: int) -> HttpResponse:
-    _lab_admin(request)
-    user = get_object_or_404(access.lab_users(request.user), pk=user_id)
-    back = reverse("data_browser:lab_access")
-    try:
-        accounts.send_password_reset(request.user, user, request=request)
-    except GovernanceError as exc:
-        return message_page(request, str(exc), back, status=400)
-    messages.success(
-        request, f"A link to choose a new password was sent to {user.get_username()}'s email."
-    )
-    return redirect(back)
+def _on_lab_user(act: Callable[[HttpRequest, AbstractBaseUser], str]) -> Callable:
+    """A lab admin's POST on one account of the lab, as a view taking the account's id:
+    ``act`` does it and says what was done, a refusal is a 400 page with the way back."""
+
+    @login_required
+    @require_POST
+    @functools.wraps(act)
+    def view(request: HttpRequest, user_id: int) -> HttpResponse:
+        _lab_admin(request)
+        user = get_object_or_404(access.lab_users(request.user), pk=user_id)
+        back = reverse("data_browser:lab_access")
+        try:
+            done = act(request, user)
+        except GovernanceError as exc:
+            return message_page(request, str(exc), back, status=400)
+        messages.success(request, done)
+        return redirect(back)
+
+    return view
 
 
-@login_required
-@require_POST
-def lab_user_unlock(request: HttpRequest, user_id: int) -> HttpResponse:
-    _lab_admin(request)
-    user = get_object_or_404(access.lab_users(request.user), pk=user_id)
-    back = reverse("data_browser:lab_access")
-    try:
-        accounts.unlock_sign_in(request.user, user, request=request)
-    except GovernanceError as exc:
-        return message_page(request, str(exc), back, status=400)
-    messages.success(request, f"{user.get_username()} can sign in again.")
-    return redirect(back)
+@_on_lab_user
+def lab_user_password_reset(request: HttpRequest, user: AbstractBaseUser) -> str:
+    accounts.send_password_reset(request.user, user, request=request)
+    return f"A link to choose a new password was sent to {user.get_username()}'s email."
 
 
-@login_required
-@require_POST
-def lab_user_active(request: HttpRequest, user_id: int) -> HttpResponse:
-    _lab_admin(request)
-    user = get_object_or_404(access.lab_users(request.user), pk=user_id)
+@_on_lab_user
+def lab_user_unlock(request: HttpRequest, user: AbstractBaseUser) -> str:
+    accounts.unlock_sign_in(request.user, user, request=request)
+    return f"{user.get_username()} can sign in again."
+
+
+@_on_lab_user
+def lab_user_active(request: HttpRequest, user: AbstractBaseUser) -> str:
     active = request.POST.get("active") == "1"
-    back = reverse("data_browser:lab_access")
-    try:
-        set_user_active(request.user, user, active=active, request=request)
-    except GovernanceError as exc:
-        return message_page(request, str(exc), back, status=400)
-    state = "reactivated" if active else "deactivated"
-    messages.success(request, f"{user.get_username()} {state}.")
-    return redirect(back)
+    set_user_active(request.user, user, active=active, request=request)
+    return f"{user.get_username()} {'reactivated' if active else 'deactivated'}."
 
 
 @login_required
