@@ -14,7 +14,7 @@ API cannot be used to confirm who took part.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
@@ -459,38 +459,50 @@ def _json_columns(sel: Selection) -> dict[str, Any]:
     return columns
 
 
+# What PostgreSQL makes of a page's rows (``r``, each under the API's names): the JSON array
+# of the JSON pages, or NDJSON's lines (one record a line; JSON strings escape newlines).
+JSON_ARRAY = "json_agg(r)"
+NDJSON_LINES = "string_agg(to_json(r)::text, E'\\n')"
+
+
+def aggregated(
+    page: QuerySet, names: Sequence[str], aggregate: str, limit: int, keys: Sequence[str] = ()
+) -> tuple[Any, ...]:
+    """One query: the first ``limit`` rows of ``page`` (selected as ``values(f0=…, f1=…)``,
+    in its order, sliced to one row more) as ``aggregate`` under ``names``, as text; the
+    number of rows ``page`` holds (``limit + 1`` when there are more); and the values of
+    ``keys`` (more aliases of ``page``) in its last row within the limit."""
+    inner, params = page.query.get_compiler(using=page.db).as_sql()
+    columns = ", ".join(f'p.f{i} AS "{name}"' for i, name in enumerate(names))
+    last = "".join(f", max(p.{key}) FILTER (WHERE p.rn = %s)" for key in keys)
+    sql = (
+        f"SELECT ({aggregate} FILTER (WHERE p.rn <= %s))::text, count(*){last} "
+        f"FROM (SELECT q.*, row_number() OVER () AS rn FROM ({inner}) q) p, "
+        f"LATERAL (SELECT {columns}) r"
+    )
+    with connection.cursor() as db:
+        db.execute(sql, (limit, *[limit] * len(keys), *params))
+        return db.fetchone()
+
+
 @dataclass
 class JsonPage:
-    data: bytes  # the JSON array of records, built by the database
+    data: bytes  # the records, built by the database: a JSON array, or NDJSON lines
     returned: int
     has_more: bool
     next_cursor: str | None
     position: int
 
 
-def fetch_json(sel: Selection, limit: int, offset: int = 0) -> JsonPage:
-    """The same page as ``fetch`` + ``to_api``, serialised by PostgreSQL, so no row passes
-    through Python: ``json_agg`` of the page's rows under the API's names (ISO timestamps
-    made by the database); the one row after the page tells whether there is more, and the
-    page's last keys make the cursor."""
+def _fetch_built(sel: Selection, limit: int, offset: int, aggregate: str) -> JsonPage:
     sel, offset = positioned(sel, offset)
     cursor = sel.cursor
     qs = _from_position(sel)
     start = 0 if cursor is not None else offset
-    fields = sel.dt.fields
-    columns = _json_columns(sel)
-    page = qs.values(**columns, k_pk=F("pk"), k_sort=F(sel.sort))[start : start + limit + 1]
-    inner, params = page.query.get_compiler(using=qs.db).as_sql()
-    names = ", ".join(f'p.f{i} AS "{f.name}"' for i, f in enumerate(fields))
-    sql = (
-        "SELECT (json_agg(r) FILTER (WHERE p.rn <= %s))::text, count(*), "
-        "max(p.k_pk) FILTER (WHERE p.rn = %s), max(p.k_sort) FILTER (WHERE p.rn = %s) "
-        f"FROM (SELECT q.*, row_number() OVER () AS rn FROM ({inner}) q) p, "
-        f"LATERAL (SELECT {names}) r"
+    page = qs.values(**_json_columns(sel), k_pk=F("pk"), k_sort=F(sel.sort))
+    data, fetched, last_pk, last_sort = aggregated(
+        page[start : start + limit + 1], sel.dt.field_names, aggregate, limit, ("k_pk", "k_sort")
     )
-    with connection.cursor() as db:
-        db.execute(sql, (limit, limit, limit, *params))
-        data, fetched, last_pk, last_sort = db.fetchone()
     position = cursor.position if cursor is not None else offset
     has_more = fetched > limit
     returned = min(fetched, limit)
@@ -499,7 +511,46 @@ def fetch_json(sel: Selection, limit: int, offset: int = 0) -> JsonPage:
         if has_more
         else None
     )
-    return JsonPage((data or "[]").encode(), returned, has_more, next_cursor, position)
+    return JsonPage((data or "").encode(), returned, has_more, next_cursor, position)
+
+
+def fetch_json(sel: Selection, limit: int, offset: int = 0) -> JsonPage:
+    """The same page as ``fetch`` + ``to_api``, serialised by PostgreSQL, so no row passes
+    through Python: ``json_agg`` of the page's rows under the API's names (ISO timestamps
+    made by the database); the one row after the page tells whether there is more, and the
+    page's last keys make the cursor."""
+    page = _fetch_built(sel, limit, offset, JSON_ARRAY)
+    return replace(page, data=page.data or b"[]")
+
+
+def fetch_lines(sel: Selection, limit: int, offset: int = 0) -> JsonPage:
+    """The page of ``fetch_json`` as NDJSON: the same records, one a line."""
+    page = _fetch_built(sel, limit, offset, NDJSON_LINES)
+    return replace(page, data=page.data + b"\n") if page.data else page
+
+
+def _built_pages(
+    sel: Selection, offset: int, limit: int | None, fetch: Callable[..., JsonPage]
+) -> Iterator[JsonPage]:
+    """The pages ``fetch`` builds of the selection from the given position on (at most
+    ``limit`` records), in keyset chunks of ``STREAM_CHUNK``."""
+    current, start, remaining = sel, offset, limit
+    while remaining is None or remaining > 0:
+        size = STREAM_CHUNK if remaining is None else min(STREAM_CHUNK, remaining)
+        page = fetch(current, size, start)
+        yield page
+        if not page.has_more or page.next_cursor is None:
+            return
+        if remaining is not None:
+            remaining -= page.returned
+        current, start = replace(sel, cursor=decode_cursor(page.next_cursor)), 0
+
+
+def iter_lines(sel: Selection, offset: int = 0) -> Iterator[bytes]:
+    """Every record of an identified selection (``json_possible``, no policies) from the
+    given position on as NDJSON built by PostgreSQL, in keyset chunks."""
+    for page in _built_pages(sel, offset, None, fetch_lines):
+        yield page.data
 
 
 def iter_rows(sel: Selection, offset: int = 0) -> Iterator:
@@ -527,18 +578,10 @@ def iter_deidentified(sel: Selection, offset: int = 0, limit: int | None = None)
     """The records of a de-identified CSV from the given position on (at most ``limit``):
     keyset chunks of JSON built by PostgreSQL as for the JSON pages, each rewritten by the
     policies (no row passes through the ORM)."""
-    current, start, remaining = sel, offset, limit
     ids_coded = coded_in_database(sel)
-    while remaining is None or remaining > 0:
-        size = STREAM_CHUNK if remaining is None else min(STREAM_CHUNK, remaining)
-        page = fetch_json(current, size, start)
+    for page in _built_pages(sel, offset, limit, fetch_json):
         records = orjson.loads(page.data)
         yield from by_experiment(sel.policies, sel.dt, records, ids_coded=ids_coded)
-        if not page.has_more or page.next_cursor is None:
-            return
-        if remaining is not None:
-            remaining -= page.returned
-        current, start = replace(sel, cursor=decode_cursor(page.next_cursor)), 0
 
 
 def rows_possible(sel: Selection) -> bool:

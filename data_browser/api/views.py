@@ -115,8 +115,9 @@ def _copy_stream(dt: T.DataType, queryset: QuerySet) -> Iterator[bytes]:
 
 def _file(request: HttpRequest, sel: records.Selection, params: records.Params, name: str):
     """CSV or NDJSON: without an explicit limit every record of the scope (streamed; CSV by
-    COPY on PostgreSQL when the database can produce every cell), with one a page whose
-    next cursor is in ``X-Next-Cursor``."""
+    COPY on PostgreSQL when the database can produce every cell, an identified reader's
+    NDJSON built by PostgreSQL like the JSON pages), with one a page whose next cursor is in
+    ``X-Next-Cursor``."""
     headers = {"Content-Disposition": downloads.content_disposition(f"{name}.csv")}
     if params.format == "csv" and records.copy_possible(sel):
         queryset = records.ordered(sel, params.offset)
@@ -130,6 +131,16 @@ def _file(request: HttpRequest, sel: records.Selection, params: records.Params, 
             content_type="text/csv; charset=utf-8",
             headers=headers,
         )
+    if params.format == "ndjson" and not sel.policies and records.json_possible(sel):
+        headers["Content-Disposition"] = downloads.content_disposition(f"{name}.ndjson")
+        if params.limit is None:
+            lines: Iterable[bytes] = records.iter_lines(sel, params.offset)
+        else:
+            page = records.fetch_lines(sel, params.limit, params.offset)
+            if page.next_cursor:
+                headers["X-Next-Cursor"] = page.next_cursor
+            lines = [page.data]
+        return StreamingHttpResponse(lines, content_type=NDJSON, headers=headers)
     if sel.policies and records.json_possible(sel):
         if params.limit is not None:
             next_cursor = records.next_cursor(sel, params.limit, params.offset)
