@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 
 import orjson
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from data_browser import datatypes as T
 from data_browser.identity import participant_code
 from data_browser.models import ComponentSnapshot, Event, Room, RoomParticipant, SyncMetric
+from tests.factories import ParticipantFactory, RoomFactory, RoomParticipantFactory
 
 from .test_identity import identifiers
 
@@ -99,6 +101,57 @@ def test_a_deidentified_participants_answer_leaks_nothing(world, make_key, api):
     # the code addresses the participant's records, as on the data endpoints
     r = api(f"/data/events/participant/{codes[0]}", key, limit=1)
     assert r.status_code == 200 and r.json()["data"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("listing", [T.ROOMS, T.PARTICIPANTS], ids=lambda t: t.api_name)
+def test_a_listing_built_by_postgres_equals_the_python_records(
+    world, make_key, api, monkeypatch, listing
+):
+    """The full right's page is built by PostgreSQL: the same records (durations rounded as
+    Python rounds, half to even; times with microseconds cut to milliseconds) and metadata."""
+    from data_browser.api import listings
+
+    start = world.room.started_at.replace(microsecond=123456)
+    for i, (ended, status) in enumerate(
+        (
+            (timedelta(microseconds=1500), RoomParticipant.Status.COMPLETED),
+            (timedelta(microseconds=2500), RoomParticipant.Status.ACTIVE),
+            (timedelta(minutes=20, microseconds=499), RoomParticipant.Status.DISCONNECTED),
+            (None, RoomParticipant.Status.COMPLETED),
+        )
+    ):
+        room = RoomFactory(
+            experiment=world.experiment,
+            public_id=f"room_edge{i}",
+            started_at=start + timedelta(seconds=i),
+            ended_at=None if ended is None else start + timedelta(seconds=i) + ended,
+        )
+        person = ParticipantFactory(display_name='Zoë "Q"\nÅngström 🙂', email="")
+        joined = None if i == 3 else room.started_at
+        RoomParticipantFactory(room=room, participant=person, status=status, joined_at=joined)
+    key = make_key("fullcollab")
+    path = f"/data/{listing.api_name}/experiment/{world.experiment.public_id}"
+
+    def pages(**params) -> list[dict]:
+        built = api(path, key, **params).json()
+        with monkeypatch.context() as m:
+            m.setattr(listings, "_built_page", listings._python_page)
+            python = api(path, key, **params).json()
+        assert built["data"] == python["data"] and built["data"], params
+        for part in ("pagination", "query"):
+            assert built["metadata"][part] == python["metadata"][part]
+        started = built["metadata"]["processing"]["experimentStartedAt"]
+        assert started == python["metadata"]["processing"]["experimentStartedAt"]
+        return built["data"]
+
+    every = pages(limit=10000)
+    assert all(list(rec) == listing.field_names for rec in every)
+    for sort in listing.sorts:
+        pages(sort=sort, order="desc", limit=3, offset=2)
+    if listing is T.ROOMS:
+        durations = {r["roomId"]: r["duration"] for r in every}
+        assert [durations[f"room_edge{i}"] for i in range(4)] == [2, 2, 1_200_000, None]
 
 
 @pytest.mark.parametrize("role", NO_RECORDS)
