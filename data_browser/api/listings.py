@@ -258,7 +258,7 @@ def _built_page(
     listing: T.Listing, sc: Scope, sort: str, order: str, offset: int, limit: int
 ) -> ListingPage:
     """The page of an identified reader built by PostgreSQL (``records.aggregated``) with the
-    scope's total and earliest start, in one query."""
+    scope's total and earliest start, in one statement."""
     if listing is T.ROOMS:
         counted, rows, columns = sc.rooms, _room_rows(sc), ROOM_COLUMNS
     else:
@@ -275,14 +275,20 @@ def _built_page(
     page = rows.order_by(*_ordering(columns[sort], order)).values(**values)
     count_sql, count_params = _sql(counted.order_by().values("pk"))
     start_sql, start_params = _sql(sc.rooms.order_by().values("started_at"))
+    # A page that reaches the end (and starts within it) tells the total: then it is not
+    # counted. The rooms' earliest start is one index read.
+    total_sql = (
+        "CASE WHEN count(*) BETWEEN %s AND %s THEN %s + count(*) "
+        f"ELSE (SELECT count(*) FROM ({count_sql}) c) END"
+    )
     data, fetched, total, started_at = records.aggregated(
         page[offset : offset + limit + 1],
         listing.field_names,
         records.JSON_ARRAY,
         limit,
         also=(
-            (f"SELECT count(*) FROM ({count_sql}) c", count_params),
-            (f"SELECT min(s.started_at) FROM ({start_sql}) s", start_params),
+            (total_sql, (0 if offset == 0 else 1, limit, offset, *count_params)),
+            (f"(SELECT min(s.started_at) FROM ({start_sql}) s)", start_params),
         ),
     )
     return ListingPage(

@@ -477,19 +477,20 @@ def aggregated(
     in its order, sliced to one row more) as ``aggregate`` under ``names``, as text; the
     number of rows ``page`` holds (``limit + 1`` when there are more); the values of ``keys``
     (more aliases of ``page``) in its last row within the limit; and the value of each
-    scalar subquery ``also`` (SQL, params), asked in the same round trip."""
+    expression ``also`` (SQL, params: a scalar subquery, which PostgreSQL runs only if the
+    value is used, or one over that ``count(*)``), asked in the same round trip."""
     inner, params = page.query.get_compiler(using=page.db).as_sql()
     columns = ", ".join(f'p.f{i} AS "{name}"' for i, name in enumerate(names))
     last = "".join(f", max(p.{key}) FILTER (WHERE p.rn = %s)" for key in keys)
-    scalars = "".join(f", ({sql})" for sql, _params in also)
+    extra = "".join(f", {sql}" for sql, _params in also)
     sql = (
-        f"SELECT ({aggregate} FILTER (WHERE p.rn <= %s))::text, count(*){last}{scalars} "
+        f"SELECT ({aggregate} FILTER (WHERE p.rn <= %s))::text, count(*){last}{extra} "
         f"FROM (SELECT q.*, row_number() OVER () AS rn FROM ({inner}) q) p, "
         f"LATERAL (SELECT {columns}) r"
     )
-    scalar_params = [value for _sql, values in also for value in values]
+    extra_params = [value for _sql, values in also for value in values]
     with connection.cursor() as db:
-        db.execute(sql, (limit, *[limit] * len(keys), *scalar_params, *params))
+        db.execute(sql, (limit, *[limit] * len(keys), *extra_params, *params))
         return db.fetchone()
 
 
