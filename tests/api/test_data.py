@@ -20,7 +20,7 @@ from django.test import Client
 from data_browser import access, media
 from data_browser import datatypes as T
 from data_browser.models import ApiKey, Recording, Room
-from tests.factories import RoomFactory
+from tests.factories import EventFactory, RoomFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -517,6 +517,19 @@ def test_ndjson_built_by_postgres_equals_the_python_records(world, make_key, api
         m.setattr(records, "STREAM_CHUNK", 7)  # the whole scope, in several keyset chunks
         every, _ = same(experiment, sort="onset")
         assert len(every) == dt.model.objects.filter(experiment=world.experiment).count()
+
+
+@pytest.mark.postgres
+def test_ndjson_carries_a_payload_number_past_64_bits(world, make_key, api):
+    """jsonb keeps 1e20 as the integer 100000000000000000000, which orjson cannot write: the
+    rows' way through Python broke such a stream off; PostgreSQL writes the number itself."""
+    room = RoomFactory(experiment=world.experiment, public_id="room_big_number")
+    EventFactory(room=room, record_id="evt_big", response={"big": 1e20, "small": 1})
+    for params in ({}, {"limit": 10}):
+        r = api(f"/data/events/room/{room.public_id}", make_key(), format="ndjson", **params)
+        lines = b"".join(r.streaming_content).split(b"\n")
+        assert orjson.loads(lines[0])["response"] == {"big": 1e20, "small": 1}
+        assert lines[1:] == [b""]
 
 
 def test_the_same_page_always_gives_the_same_cursor(world, make_key, api):
