@@ -47,6 +47,7 @@ import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -365,6 +366,7 @@ class CpuMeter:
         self.last: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self.own = 0.0
 
     def _sample(self, into: dict[int, float]) -> None:
         import psutil
@@ -377,8 +379,10 @@ class CpuMeter:
             into[proc.pid] = times.user + times.system
 
     def _run(self) -> None:
+        started = time.thread_time()
         while not self._stop.wait(0.05):
             self._sample(self.last)
+        self.own = time.thread_time() - started  # what sampling cost, on the same cores
 
     def __enter__(self) -> CpuMeter:
         self._sample(self.first)
@@ -396,17 +400,26 @@ class CpuMeter:
 
 
 def postgres_backends(database: str) -> Callable[[], list]:
+    """The PostgreSQL backends of ``database``: a process's command line is read once, when
+    its pid first appears (reading every process's at each sample cost the sampler a tenth of
+    a core, taken from the export it measures)."""
     import psutil
 
     marker = f" {database} "
+    known: dict[int, Any] = {}
 
     def select() -> list:
-        found = []
-        for proc in psutil.process_iter(["name", "cmdline"]):
-            cmdline = " ".join(proc.info["cmdline"] or [])
-            if proc.info["name"] == "postgres" and marker in f"{cmdline} ":
-                found.append(proc)
-        return found
+        for pid in psutil.pids():
+            if pid in known:
+                continue
+            try:
+                proc = psutil.Process(pid)
+                cmdline = " ".join(proc.cmdline())
+                ours = proc.name() == "postgres" and marker in f"{cmdline} "
+            except psutil.Error:
+                ours = False
+            known[pid] = proc if ours else None
+        return [proc for proc in known.values() if proc is not None]
 
     return select
 
@@ -481,7 +494,7 @@ def stop_workers(procs: list[subprocess.Popen]) -> None:
 
 def zip_through_workers(user, experiment, count: int, piece_rows: int | None):
     """One experiment ZIP through ``count`` fresh worker processes: (seconds, worker CPU
-    seconds, PostgreSQL CPU seconds, rows)."""
+    seconds, PostgreSQL CPU seconds, rows, the CPU seconds the sampling itself cost)."""
     procs = start_workers(count, piece_rows)
     database = connection.settings_dict["NAME"]
     try:
@@ -508,7 +521,7 @@ def zip_through_workers(user, experiment, count: int, piece_rows: int | None):
         raise SystemExit(f"export {job.status}: {job.error} {job.message}")
     rows = job.rows_done
     drop(job)
-    return took, workers_cpu.seconds, pg_cpu.seconds, rows
+    return took, workers_cpu.seconds, pg_cpu.seconds, rows, workers_cpu.own + pg_cpu.own
 
 
 def bench_workers(user, experiment, counts: list[int], runs: int, piece_rows: int | None):
@@ -533,7 +546,11 @@ def bench_workers(user, experiment, counts: list[int], runs: int, piece_rows: in
             f"{pg_cpu:6.2f}s = {worker_cpu + pg_cpu:6.2f}s; floor on {min(cores, 2 * n)} "
             f"core(s) {floor:6.2f}s, {took / floor:4.2f}x of it (target <= 1.2x)"
         )
-    print(f"  rows {results[counts[0]][0][3]:,}; {cores} core(s) on this machine")
+    sampling = statistics.median(r[4] for n in counts for r in results[n])
+    print(
+        f"  rows {results[counts[0]][0][3]:,}; {cores} core(s) on this machine; sampling the "
+        f"CPU cost this process {sampling:.2f} CPU-s per export"
+    )
     base = counts[0]
     for n in counts[1:]:
         print(
