@@ -146,14 +146,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _overridden(flag: str, variable: str) -> list[str]:
+    value = os.environ.get(variable)
+    return [flag, value] if value else []
+
+
 @contextlib.contextmanager
 def gunicorn(port: int | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
-    """gunicorn with scripts/run.sh's flags (2 processes x 4 threads, DEBUG off) on loopback,
-    serving the code beside this script on the benchmark's DATABASE_URL and REDIS_URL, without
-    run.sh's worker and beat (beat's periodic jobs would touch the benchmark's data).
-    BENCH_GUNICORN_WORKERS and BENCH_GUNICORN_THREADS change the 2 and the 4 (threads 1: the
-    sync worker). Yields the base URL once ``/healthz`` answers; stops the server's process
-    group after."""
+    """gunicorn as scripts/run.sh starts it (scripts/gunicorn.conf.py: sync workers, 2 x cores
+    + 1; DEBUG off) on loopback, serving the code beside this script on the benchmark's
+    DATABASE_URL and REDIS_URL, without run.sh's worker and beat (beat's periodic jobs would
+    touch the benchmark's data). BENCH_GUNICORN_WORKERS, BENCH_GUNICORN_THREADS and
+    BENCH_GUNICORN_CLASS override the configuration's processes, threads and worker class
+    (e.g. gthread with 4 threads, to compare). Yields the base URL once ``/healthz``
+    answers; stops the server's process group after."""
     import signal
     import subprocess
     import urllib.request
@@ -165,10 +171,11 @@ def gunicorn(port: int | None = None, env: dict[str, str] | None = None) -> Iter
             "hyperstudy_dash.wsgi",
             "--bind",
             f"127.0.0.1:{port}",
-            "--workers",
-            os.environ.get("BENCH_GUNICORN_WORKERS", "2"),
-            "--threads",
-            os.environ.get("BENCH_GUNICORN_THREADS", "4"),
+            "-c",
+            str(ROOT / "scripts/gunicorn.conf.py"),
+            *_overridden("--workers", "BENCH_GUNICORN_WORKERS"),
+            *_overridden("--threads", "BENCH_GUNICORN_THREADS"),
+            *_overridden("--worker-class", "BENCH_GUNICORN_CLASS"),
             "--log-level",
             "warning",
         ],

@@ -43,7 +43,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 echo "Dashboard: http://$host:$port/  (Ctrl-C stops the server and the worker)"
-"$bin/gunicorn" hyperstudy_dash.wsgi --bind "$host:$port" --workers 2 --threads 4 \
+"$bin/gunicorn" hyperstudy_dash.wsgi -c scripts/gunicorn.conf.py --bind "$host:$port" \
   --access-logfile - &
 web=$!
 wait "$web"
