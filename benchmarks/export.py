@@ -29,6 +29,19 @@
    ``--deid-events`` events each, and 4x the rooms) are made on first use; on a shared
    machine: ``--scale small --deid-only --deid-rooms 10 --deid-events 250``.
 
+7. ``--deid-floor`` (only this part runs): the demo experiment's events CSV with identifiers
+   removed vs kept (COPY), beside what any de-identified CSV of those rows costs at least,
+   each against the same COPY: (a) COPY with the record ids coded in SQL
+   (``identity.RecordCode``) and nothing else; (b) that, with each row's text and payload
+   tested in SQL against its room's people's identifiers and the e-mail and IP patterns,
+   one expression per room, the rows ordered by room so PostgreSQL compiles each once (the
+   cheapest people check in the database; it changes nothing, it only finds what to
+   scrub); the rows as COPY formats them, without any de-identification, (c) fetched into
+   Python (a server-side cursor) and dropped, (d) fetched and written by pyarrow's CSV writer
+   (the fastest in-process writer), (e) fetched and written by Python's ``csv`` module (the
+   writer of our files): the least a path through Python pays. Runs interleaved, medians of
+   ``--runs``.
+
 The large demo is loaded first with ``seed_demo --scale large`` (skipped when present). The
 benchmark only reads demo records; it creates its own export jobs and removes their files.
 """
@@ -604,6 +617,136 @@ def bench_deidentified(user, rooms: int, events: int, times: int) -> None:
     )
 
 
+def bench_deid_floor(user, experiment: Experiment, times: int) -> None:
+    import re
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    from django.db import transaction
+    from django.db.models import F, TextField, Value
+
+    from data_browser import csvcells
+    from data_browser.identity import EMAIL, IPV4, IPV6, Policy, RecordCode
+    from data_browser.models import Room
+
+    dt = T.EVENTS
+    qs = scoped(user, dt, experiment)
+    ident_sql, ident_params = copysql.api_select_sql(dt, qs)
+    coded = [
+        RecordCode(Value(EXPERIMENT, output_field=TextField()), F(f.column))
+        if f.deidentify == T.RECORD_CODE
+        else copysql._expression(f)
+        for f in dt.fields
+    ]
+    codes_sql, codes_params = qs.values_list(*coded).query.get_compiler(using=qs.db).as_sql()
+    # (b): one expression per room of its people's identifiers, as the scrubber finds them.
+    policy = Policy.coded(EXPERIMENT)
+    rooms = list(Room.objects.filter(experiment=experiment).values_list("pk", "public_id"))
+    generic = "|".join((EMAIL, IPV4.replace(r"\b", r"\y"), IPV6.replace(r"\b", r"\y")))
+    patterns = [
+        (pk, "|".join([generic, *(re.escape(n) for n in policy.scrubber(rid).needles)]))
+        for pk, rid in rooms
+    ]
+    table = dt.model._meta.db_table
+    scrubbed = [f.column for f in dt.fields if f.deidentify == T.SCRUB]
+    text = "concat_ws(E'\\x1f', " + ", ".join(f'"{table}"."{c}"::text' for c in scrubbed) + ")"
+    found = (
+        f"({text} ~* (SELECT pattern FROM bench_room_patterns p "
+        f'WHERE p.room_id = "{table}"."room_id")) AS found, '
+    )
+    by_room = qs.order_by("room_id", "onset", "id").values_list(*coded)
+    check_sql, check_params = by_room.query.get_compiler(using=qs.db).as_sql()
+    check_sql = check_sql.replace("SELECT ", f"SELECT {found}", 1)
+    with connection.cursor() as c:
+        c.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS bench_room_patterns "
+            "(room_id bigint PRIMARY KEY, pattern text)"
+        )
+        c.execute("TRUNCATE bench_room_patterns")
+        c.executemany("INSERT INTO bench_room_patterns VALUES (%s, %s)", patterns)
+
+    def copy(sql: str, params: tuple) -> Callable[[], float]:
+        def run() -> float:
+            started = time.perf_counter()
+            copysql.copy_select(sql, params, lambda block: None, connection=connection)
+            return time.perf_counter() - started
+
+        return run
+
+    def fetched(write: Callable[[list[tuple]], object]) -> Callable[[], float]:
+        def run() -> float:
+            started = time.perf_counter()
+            with transaction.atomic():
+                connection.ensure_connection()
+                with connection.connection.cursor(name="bench_floor") as cursor:
+                    cursor.itersize = 5000
+                    cursor.execute(ident_sql, ident_params)
+                    while rows := cursor.fetchmany(5000):
+                        write(rows)
+            return time.perf_counter() - started
+
+        return run
+
+    csv_out = io.StringIO()
+    csv_writer = csvcells.Writer(csv_out)
+
+    def python_csv(rows: list[tuple]) -> None:
+        csv_writer.writerows(rows)
+        csv_out.seek(0)
+        csv_out.truncate()
+
+    arrow_options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+
+    def arrow_csv(rows: list[tuple]) -> None:
+        columns = [pa.array(column) for column in zip(*rows, strict=True)]
+        table = pa.table(columns, names=[f.name for f in dt.fields])
+        pacsv.write_csv(table, io.BytesIO(), arrow_options)
+
+    def ours(mode: str) -> Callable[[], float]:
+        def run() -> float:
+            took, job = run_export(
+                user,
+                experiment_id=EXPERIMENT,
+                anonymization=mode,
+                level="experiment",
+                fmt="csv",
+                data_types=["events"],
+            )
+            drop(job)
+            return took
+
+        return run
+
+    timers = {
+        "ident": copy(ident_sql, ident_params),
+        "kept": ours("keep"),
+        "removed": ours("remove"),
+        "codes": copy(codes_sql, codes_params),
+        "check": copy(check_sql, check_params),
+        "fetch": fetched(lambda rows: None),
+        "arrow": fetched(arrow_csv),
+        "csv": fetched(python_csv),
+    }
+    runs: dict[str, list[float]] = {name: [] for name in timers}
+    for _ in range(times):
+        for name, timer in timers.items():
+            runs[name].append(timer())
+    med = {name: statistics.median(values) for name, values in runs.items()}
+    n = qs.count()
+    print(f"7. De-identified events CSV of {EXPERIMENT} ({n:,} rows) and its floors")
+    base = med["ident"]
+    line("our export, identifiers kept vs COPY", med["kept"], base, "<= 1.3x")
+    line("our export, identifiers removed vs COPY", med["removed"], base, "<= 2x")
+    line("removed vs kept (our two exports)", med["removed"], med["kept"], "<= 2x")
+    line("floor (a): COPY, record ids coded in SQL", med["codes"], base, "floor")
+    line("floor (b): (a) + the room's people looked for", med["check"], base, "floor")
+    line("floor (c): the rows fetched into Python", med["fetch"], base, "floor")
+    line("floor (d): fetched, written by pyarrow", med["arrow"], base, "floor")
+    line("floor (e): fetched, written by Python's csv", med["csv"], base, "floor")
+    least = min(med["check"], med["arrow"])
+    line("ours removed vs the lower of (b) and (d)", med["removed"], least, "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-memory", action="store_true")
@@ -621,6 +764,9 @@ def main() -> None:
     parser.add_argument("--scale", default="large", help="the demo to load (small|medium|large)")
     parser.add_argument("--piece-rows", type=int, help="EXPORT_PIECE_ROWS for the workers")
     parser.add_argument("--deid-only", action="store_true", help="only the de-identified part")
+    parser.add_argument(
+        "--deid-floor", action="store_true", help="only the de-identified CSV and its floors"
+    )
     parser.add_argument("--deid-rooms", type=int, default=250)
     parser.add_argument("--deid-events", type=int, default=1000)
     args = parser.parse_args()
@@ -644,6 +790,9 @@ def main() -> None:
     eager()
     if args.deid_only:
         bench_deidentified(user, args.deid_rooms, args.deid_events, args.runs)
+        return
+    if args.deid_floor:
+        bench_deid_floor(user, experiment, args.runs)
         return
     print(
         f"Export benchmark on {connection.settings_dict['NAME']} "

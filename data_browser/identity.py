@@ -181,7 +181,7 @@ class Scrubber:
             own = (keep.public_id, keep.name, keep.email, keep.ip, *keep.name_parts)
             self._keep = {v.lower() for v in own if v}
         parts -= self._keep
-        self._needles = tuple({*values, *parts})
+        self.needles = tuple({*values, *parts})  # lowered: a value holding none is left
         self._memo: dict[str, str] = {}  # scrubbed values, by value
         self._memos: dict[Callable[[str], str], dict[str, str]] = {}  # finished, by finish
         alternatives = [rf"(?P<e>{EMAIL})"]
@@ -230,7 +230,7 @@ class Scrubber:
         costs tens of microseconds even where it finds nothing."""
         if "@" not in value and _IP_HINT.search(value) is None:
             lowered = value.lower()
-            if not any(needle in lowered for needle in self._needles):
+            if not any(needle in lowered for needle in self.needles):
                 return value
         return self._re.sub(self._replace, value)
 
@@ -352,8 +352,13 @@ class Policy:
         """A label of one room's records shown on its own (a plot's component)."""
         if self.identifiers:
             return value
+        return self.scrubber(room_public_id).text(value)
+
+    def scrubber(self, room_public_id: str) -> Scrubber:
+        """The scrubber of one room's records, with the people of the room (read once per
+        policy)."""
         self._read_rooms({room_public_id})
-        return self._scrubbers[room_public_id].text(value)
+        return self._scrubbers[room_public_id]
 
     def _read_rooms(self, room_ids: set[str]) -> None:
         missing = room_ids - self._scrubbers.keys()
@@ -406,17 +411,22 @@ class Policy:
             T.SCRUB: lambda v, s: (s._memo.get(v) or s.text(v)) if type(v) is str else s.payload(v),
         }
 
-    def _steps(self, dt: T.DataType, *, ids_coded: bool = False) -> tuple[tuple[str, Step], ...]:
-        """What happens to each field of ``dt`` that de-identification changes, as one
-        function per field (looked up once per type, not once per value)."""
+    def _steps(self, dt: T.DataType, *, ids_coded: bool = False) -> Plan:
+        """What happens to each field of ``dt`` that de-identification changes (looked up
+        once per type, not once per value): the fields scrubbed, and one function for each
+        other field."""
         key = (dt.key, ids_coded)
         found = self._plans.get(key)
         if found is None:
             by_role = self._roles()
-            found = tuple(
-                (name, by_role[role])
-                for name, role in dt.deidentified_fields
-                if not (ids_coded and role == T.RECORD_CODE)
+            fields = dt.deidentified_fields
+            found = (
+                tuple(name for name, role in fields if role == T.SCRUB),
+                tuple(
+                    (name, by_role[role])
+                    for name, role in fields
+                    if role != T.SCRUB and not (ids_coded and role == T.RECORD_CODE)
+                ),
             )
             self._plans[key] = found
         return found
@@ -508,7 +518,7 @@ class Policy:
         return found
 
     def _own_record(
-        self, dt: T.DataType, steps: tuple, record: dict[str, Any], scrub: Scrubber
+        self, dt: T.DataType, steps: Plan, record: dict[str, Any], scrub: Scrubber
     ) -> dict[str, Any]:
         """A record of the participant's own copy: their own name and link stay on their
         own records."""
@@ -523,6 +533,7 @@ class Policy:
 
 
 Step = Callable[[Any, Scrubber], Any]
+Plan = tuple[tuple[str, ...], tuple[tuple[str, Step], ...]]
 
 # The rooms' scrubbers of recent reads, most recent last. A page of 1000 records can span
 # hundreds of rooms: building their scrubbers and scrubbing their labels afresh for each
@@ -555,8 +566,22 @@ def _loads(text: str) -> Any:
         return text
 
 
-def _apply(steps: tuple[tuple[str, Step], ...], record: dict[str, Any], scrub: Scrubber) -> dict:
+def _apply(plan: Plan, record: dict[str, Any], scrub: Scrubber) -> dict:
+    """``record`` through ``plan`` (``Policy._steps``): scrubbed values are looked up in the
+    scrubber's memo without a call (a page's labels repeat), the other fields go through
+    their step."""
+    scrubbed, steps = plan
     out = dict(record)
+    memo = scrub._memo
+    for name in scrubbed:
+        value = out.get(name)
+        if value is None:
+            continue
+        if type(value) is str:
+            found = memo.get(value)
+            out[name] = found if found is not None else scrub.text(value)
+        else:
+            out[name] = scrub.payload(value)
     for name, step in steps:
         value = out.get(name)
         if value is not None:
