@@ -4,6 +4,10 @@
     REDIS_URL=redis://127.0.0.1:6379/3 .venv/bin/python benchmarks/api.py \\
         [--repeat 7] [--load-seconds 60] [--clients 32]
 
+Every line times our path and its baseline in turns, once each in every one of ``--repeat``
+repeats (the order rotating), so load from other processes hits both alike; it prints the two
+medians, their ratio, and the range (min-max) of each.
+
 1. A 1000-record JSON page (room scope, and experiment scope over 1M events, both with
    the exact ``pagination.total``) vs the same page as ``json_agg`` in PostgreSQL (target
    <= 2x; for the experiment scope the baseline is also shown with the same ``count(*)``);
@@ -46,15 +50,17 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 
 from common import (
     DEID_EXPERIMENTS,
     DEID_PEOPLE_PER_ROOM,
     EXPERIMENT,
+    Timing,
     gunicorn,
     line,
     seed_deid,
-    timed,
+    turns,
 )
 
 
@@ -114,13 +120,13 @@ def main() -> None:
         assert r.status_code == 200, (r.status_code, r.content[:300])
         return b"".join(r.streaming_content) if r.streaming else r.content
 
-    def sql_ms(sql: str, params=()) -> float:
+    def sql(statement: str, params=()) -> Callable[[], None]:
         def run() -> None:
             with connection.cursor() as cursor:
-                cursor.execute(sql, params)
+                cursor.execute(statement, params)
                 cursor.fetchall()
 
-        return timed(run, args.repeat)
+        return run
 
     def page_sql(qs, offset: int, limit: int) -> tuple[str, tuple]:
         page = qs.values_list(*dt.columns)[offset : offset + limit]
@@ -130,22 +136,34 @@ def main() -> None:
     exp_qs = dt.model.objects.filter(experiment=experiment).order_by("timestamp", "pk")
     room_qs = dt.model.objects.filter(room=room).order_by("timestamp", "pk")
     count_sql = f"SELECT count(*) FROM {dt.model._meta.db_table} WHERE experiment_id = %s"
+    repeat = args.repeat
 
-    print("\n1. JSON page of 1000 records vs json_agg of the same rows (target <= 2x)")
+    print(
+        "\n1. JSON page of 1000 records vs json_agg of the same rows (target <= 2x; each path "
+        "and its baseline timed in turns, medians)"
+    )
     room_path = f"/data/events/room/{room.public_id}"
     exp_path = f"/data/events/experiment/{EXPERIMENT}"
-    ours_room = timed(lambda: api(room_path, limit=1000), args.repeat)
-    line("room scope (total = exact count)", ours_room, sql_ms(*page_sql(room_qs, 0, 1000)), 2)
-    ours_exp = timed(lambda: api(exp_path, limit=1000), args.repeat)
+    ours_room, base_room = turns(
+        lambda: api(room_path, limit=1000), sql(*page_sql(room_qs, 0, 1000)), repeat=repeat
+    )
+    line("room scope (total = exact count)", ours_room, base_room, 2)
     agg_sql, agg_params = page_sql(exp_qs, 0, 1000)
-    base_exp = sql_ms(agg_sql, agg_params)
-    line("experiment scope (1M events; total = exact count)", ours_exp, base_exp, 2)
-    base_exp_count = sql_ms(f"SELECT ({agg_sql}), ({count_sql})", (*agg_params, experiment.pk))
-    line("experiment scope vs json_agg + the same count(*)", ours_exp, base_exp_count, 2)
-    count_only = sql_ms(count_sql, (experiment.pk,))
-    print(f"  (count(*) of the 1M-event experiment alone: {count_only:.1f} ms)")
-    ours_ndjson = timed(lambda: api(exp_path, limit=1000, format="ndjson"), args.repeat)
-    line("experiment scope as NDJSON (streamed, no total)", ours_ndjson, base_exp, 2)
+    base_exp = sql(agg_sql, agg_params)
+    ours_exp, base, base_count, count_only = turns(
+        lambda: api(exp_path, limit=1000),
+        base_exp,
+        sql(f"SELECT ({agg_sql}), ({count_sql})", (*agg_params, experiment.pk)),
+        sql(count_sql, (experiment.pk,)),
+        repeat=repeat,
+    )
+    line("experiment scope (1M events; total = exact count)", ours_exp, base, 2)
+    line("experiment scope vs json_agg + the same count(*)", ours_exp, base_count, 2)
+    print(f"  (count(*) of the 1M-event experiment alone: {count_only.median:.1f} ms)")
+    ours_ndjson, base = turns(
+        lambda: api(exp_path, limit=1000, format="ndjson"), base_exp, repeat=repeat
+    )
+    line("experiment scope as NDJSON (streamed, no total)", ours_ndjson, base, 2)
     people_path = f"/data/participants/experiment/{EXPERIMENT}"
     people = (
         RoomParticipant.objects.filter(room__experiment=experiment)
@@ -164,31 +182,40 @@ def main() -> None:
     )
     people_sql, people_params = people.query.get_compiler(using="default").as_sql()
     n_people = RoomParticipant.objects.filter(room__experiment=experiment).count()
-    base_people = sql_ms(f"SELECT json_agg(t) FROM ({people_sql}) t", people_params)
+    base_people = sql(f"SELECT json_agg(t) FROM ({people_sql}) t", people_params)
+    ours_people, base = turns(lambda: api(people_path, limit=1000), base_people, repeat=repeat)
     line(
         f"participants of the experiment ({n_people:,}; page of 1000, total = exact count)",
-        timed(lambda: api(people_path, limit=1000), args.repeat),
-        base_people,
+        ours_people,
+        base,
         2,
     )
     # What every answer costs before its records (key check, rate limits and usage count in
     # Redis, access, envelope): a page costs at least this plus its query, so 2x needs it to
     # stay below the baseline.
-    floor = timed(lambda: api(f"/data/check-access/experiment/{EXPERIMENT}"), args.repeat)
-    line("floor (check-access, no records) vs the events json_agg", floor, base_exp)
-    line("floor (check-access, no records) vs the participants json_agg", floor, base_people)
+    floor, base, base_p = turns(
+        lambda: api(f"/data/check-access/experiment/{EXPERIMENT}"),
+        base_exp,
+        base_people,
+        repeat=repeat,
+    )
+    line("floor (check-access, no records) vs the events json_agg", floor, base)
+    line("floor (check-access, no records) vs the participants json_agg", floor, base_p)
 
-    # 900,000 at a million events (the large demo), the same 90 % of a smaller experiment.
-    deep = min(900_000, n_events * 9 // 10 // 1000 * 1000)
+    # 900,000 at a million events (the large demo), the same 90 % of a smaller experiment
+    # (in thousands; of a few hundred events, 90 % of them).
+    deep = min(900_000, n_events * 9 // 10 // 1000 * 1000) or n_events * 9 // 10
     print(
         f"\n2. Deep pages: offset {deep:,} and the same page by cursor vs offset 0 (both <= 1.5x)"
     )
-    first = timed(lambda: api(exp_path, limit=1000), args.repeat)
-    by_offset = timed(lambda: api(exp_path, limit=1000, offset=deep), max(3, args.repeat // 2))
     ts, pk = exp_qs.values_list("timestamp", "pk")[deep - 1]
     cursor = keyset.Cursor("timestamp", False, ts, pk, deep).sign()
-    by_cursor = timed(lambda: api(exp_path, limit=1000, cursor=cursor), args.repeat)
-    assert api(exp_path, limit=1000, cursor=cursor) is not None
+    first, by_offset, by_cursor = turns(
+        lambda: api(exp_path, limit=1000),
+        lambda: api(exp_path, limit=1000, offset=deep),
+        lambda: api(exp_path, limit=1000, cursor=cursor),
+        repeat=repeat,
+    )
     same = orjson_ids(api(exp_path, limit=5, cursor=cursor)) == orjson_ids(
         api(exp_path, limit=5, offset=deep)
     )
@@ -204,7 +231,7 @@ def main() -> None:
 
     print("\n3. CSV vs COPY (same rows) TO STDOUT (target <= 1.5x)")
 
-    def copy_ms(qs, repeat: int = args.repeat) -> float:
+    def copy(qs) -> Callable[[], None]:
         sql, params = copysql.api_select_sql(dt, qs)
 
         def run() -> None:
@@ -215,13 +242,15 @@ def main() -> None:
                 for _block in copy:
                     pass
 
-        return timed(run, repeat)
+        return run
 
-    ours_csv_page = timed(lambda: api(exp_path, format="csv", limit=10000), args.repeat)
-    line("10,000-row CSV page (experiment scope)", ours_csv_page, copy_ms(exp_qs[:10000]), 1.5)
-    full_repeat = max(1, args.repeat // 3)
-    ours_full = timed(lambda: api(exp_path, format="csv"), full_repeat)
-    base_full = copy_ms(exp_qs, full_repeat)
+    ours_csv_page, base = turns(
+        lambda: api(exp_path, format="csv", limit=10000), copy(exp_qs[:10000]), repeat=repeat
+    )
+    line("10,000-row CSV page (experiment scope)", ours_csv_page, base, 1.5)
+    ours_full, base_full = turns(
+        lambda: api(exp_path, format="csv"), copy(exp_qs), repeat=max(1, repeat // 3)
+    )
     line(f"whole experiment CSV ({n_events:,} rows, no limit)", ours_full, base_full, 1.5)
 
     if args.load_seconds > 0:
@@ -236,7 +265,6 @@ def live_experiment(args, api, exp_path: str, experiment, room) -> None:
     version moves on and every cached total of the experiment is gone) and then times the
     first page with its exact total; the baseline times the same page with nothing ingested
     before it. The events are deleted at the end and the experiment's counts made again."""
-    import statistics
     from datetime import timedelta
 
     from data_browser import counts
@@ -275,8 +303,8 @@ def live_experiment(args, api, exp_path: str, experiment, room) -> None:
         exact = Event.objects.filter(experiment=experiment).count()
         line(
             "first page after a one-record ingest vs without one",
-            statistics.median(after),
-            statistics.median(without),
+            Timing(tuple(after)),
+            Timing(tuple(without)),
             1.2,
         )
         print(f"  pagination.total after the ingests == count(*): {total == exact} ({total:,})")
@@ -307,7 +335,7 @@ def deidentified_reads(args, owner_key: str) -> None:
     )
     client = Client()
 
-    def page(key: str, experiment: str, **params) -> float:
+    def page(key: str, experiment: str, **params) -> Callable[[], None]:
         path = f"/api/v3/data/events/experiment/{experiment}"
 
         def get() -> None:
@@ -317,7 +345,7 @@ def deidentified_reads(args, owner_key: str) -> None:
                 for _block in r.streaming_content:
                     pass
 
-        return timed(get, args.repeat)
+        return get
 
     small, large = DEID_EXPERIMENTS
     n_small = DEID_PEOPLE_PER_ROOM * args.deid_rooms
@@ -329,20 +357,15 @@ def deidentified_reads(args, owner_key: str) -> None:
         ("JSON page of 1000", {"limit": 1000}, 1.5),
         ("CSV page of 10,000", {"limit": 10000, "format": "csv"}, 1.5),
     ):
-        coded_1x = page(coded_key, small, **params)
-        line(
-            f"{label}: de-identified vs the owner's ({small})",
-            coded_1x,
+        coded_1x, owner_1x, coded_4x, owner_4x = turns(
+            page(coded_key, small, **params),
             page(owner_key, small, **params),
-            target,
-        )
-        coded_4x = page(coded_key, large, **params)
-        line(
-            f"{label}: de-identified vs the owner's ({large})",
-            coded_4x,
+            page(coded_key, large, **params),
             page(owner_key, large, **params),
-            target,
+            repeat=args.repeat,
         )
+        line(f"{label}: de-identified vs the owner's ({small})", coded_1x, owner_1x, target)
+        line(f"{label}: de-identified vs the owner's ({large})", coded_4x, owner_4x, target)
         line(f"{label}: de-identified, 4x vs 1x the events and people", coded_4x, coded_1x, 1.2)
 
 

@@ -8,6 +8,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,12 +33,49 @@ def timed(fn: Callable[[], object], repeat: int, warmup: int = 1) -> float:
     return statistics.median(runs)
 
 
-def line(label: str, ours: float, base: float, target: float | None = None) -> bool:
-    """Print one comparison (ours vs the baseline, in ms) and whether it meets ``target``."""
+@dataclass(frozen=True)
+class Timing:
+    """The wall times (ms) of one path, one per repeat."""
+
+    runs: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.runs)
+
+    @property
+    def span(self) -> str:
+        return f"{min(self.runs):.1f}-{max(self.runs):.1f}"
+
+
+def turns(*paths: Callable[[], object], repeat: int, warmup: int = 1) -> list[Timing]:
+    """Each path timed once in every repeat, in turns (the order rotates from one repeat to
+    the next), after ``warmup`` rounds: a path and its baseline are timed a few milliseconds
+    apart, so load from other processes hits both alike. One ``Timing`` per path."""
+    for _ in range(warmup):
+        for path in paths:
+            path()
+    runs: list[list[float]] = [[] for _ in paths]
+    for i in range(repeat):
+        for j in (*range(i % len(paths), len(paths)), *range(i % len(paths))):
+            start = time.perf_counter()
+            paths[j]()
+            runs[j].append((time.perf_counter() - start) * 1000)
+    return [Timing(tuple(r)) for r in runs]
+
+
+def line(
+    label: str, ours: float | Timing, base: float | Timing, target: float | None = None
+) -> bool:
+    """Print one comparison (ours vs the baseline, in ms; medians of ``Timing``s, whose
+    range follows) and whether it meets ``target``."""
+    spans = [t.span for t in (ours, base) if isinstance(t, Timing)]
+    ours, base = (t.median if isinstance(t, Timing) else t for t in (ours, base))
     ratio = ours / base if base else float("inf")
     ok = target is None or ratio <= target
     verdict = "" if target is None else ("  ok" if ok else f"  OVER {target}x")
-    print(f"  {label:<58} {ours:9.1f} ms  vs {base:9.2f} ms  = {ratio:6.2f}x{verdict}")
+    ranges = f"  (range {' vs '.join(spans)} ms)" if spans else ""
+    print(f"  {label:<58} {ours:9.1f} ms  vs {base:9.2f} ms  = {ratio:6.2f}x{verdict}{ranges}")
     return ok
 
 
