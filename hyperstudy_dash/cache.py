@@ -5,7 +5,8 @@ Django's Redis client builds a new ``redis.Redis`` (and its table of response
 callbacks) for every cache call, and its ``incr`` asks whether the key exists
 first. A ``redis.Redis`` is safe to share between threads, so one per pool
 serves every call; ``count`` sends all of a request's counters in one
-transaction.
+transaction, ``count_within`` the counters of a rate limit and those counted only within it
+in one script.
 """
 
 from __future__ import annotations
@@ -59,4 +60,47 @@ def count(counters: dict[str, int]) -> dict[str, int]:
             counts[name] = 1
         else:
             backend.touch(name, ttl)
+    return counts
+
+
+# KEYS: the limited counters, then the others; ARGV[1]: how many are limited, then each
+# counter's lifetime and limit (0 for the others). Counts each limited counter; the others
+# only when none of those went past its limit. Returns the counts made, in KEYS' order.
+_COUNT_WITHIN = """
+local limited = tonumber(ARGV[1])
+local over = false
+local counts = {}
+for i, key in ipairs(KEYS) do
+  if over and i > limited then break end
+  redis.call('SET', key, 0, 'EX', ARGV[2 * i], 'NX')
+  counts[i] = redis.call('INCR', key)
+  if i <= limited and counts[i] > tonumber(ARGV[2 * i + 1]) then over = true end
+end
+return counts
+"""
+_scripts: dict[str, object] = {}
+
+
+def count_within(limited: dict[str, tuple[int, int]], then: dict[str, int]) -> dict[str, int]:
+    """Add one to each counter of ``limited`` (name: lifetime, limit) and, when none of them
+    is now past its limit, to each counter of ``then`` (name: lifetime), as ``count`` does;
+    on Redis in one round trip (a Lua script, atomic). Returns the new counts; ``then``'s
+    are missing when they were not counted."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        names = [*limited, *then]
+        args = [len(limited)]
+        for ttl, limit in limited.values():
+            args += [ttl, limit]
+        for ttl in then.values():
+            args += [ttl, 0]
+        client = backend._cache.get_client(write=True)
+        script = _scripts.get("count_within") or _scripts.setdefault(
+            "count_within", client.register_script(_COUNT_WITHIN)
+        )
+        keys = [backend.make_and_validate_key(name) for name in names]
+        return dict(zip(names, script(keys=keys, args=args, client=client), strict=False))
+    counts = count({name: ttl for name, (ttl, _limit) in limited.items()})
+    if all(counts[name] <= limit for name, (_ttl, limit) in limited.items()):
+        counts.update(count(then))
     return counts

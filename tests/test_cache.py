@@ -8,7 +8,7 @@ import uuid
 import pytest
 from django.core.cache import cache, caches
 
-from hyperstudy_dash.cache import RedisCache, count
+from hyperstudy_dash.cache import RedisCache, count, count_within
 
 
 def _names(n: int) -> list[str]:
@@ -51,3 +51,32 @@ def test_the_redis_cache_shares_one_client_and_counts_in_one_transaction(monkeyp
     a, b, c = _names(3)
     assert count({a: 60, b: 60, c: 60}) == {a: 1, b: 1, c: 1}
     assert executed == [True]
+
+
+def test_counters_within_limits_count_the_others_only_while_no_limit_is_passed():
+    a, b, usage = _names(3)
+    limited = {a: (60, 2), b: (60, 5)}
+    assert count_within(limited, {usage: 60}) == {a: 1, b: 1, usage: 1}
+    assert count_within(limited, {usage: 60}) == {a: 2, b: 2, usage: 2}
+    assert count_within(limited, {usage: 60}) == {a: 3, b: 3}  # a is past its limit
+    assert cache.get(usage) == 2
+    assert count_within({b: (60, 5)}, {}) == {b: 4}
+
+
+@pytest.mark.redis
+def test_counting_within_limits_is_one_round_trip_on_redis(monkeypatch):
+    client = caches["default"]._cache.get_client(write=True)
+    scripts = []
+    real_evalsha = client.evalsha
+
+    def evalsha(*args, **kwargs):
+        scripts.append(args[0])
+        return real_evalsha(*args, **kwargs)
+
+    monkeypatch.setattr(client, "evalsha", evalsha)
+    a, usage = _names(2)
+    assert count_within({a: (60, 1)}, {usage: 30}) == {a: 1, usage: 1}
+    assert count_within({a: (60, 1)}, {usage: 30}) == {a: 2}
+    assert len(scripts) == 2
+    keys = [caches["default"].make_and_validate_key(name) for name in (a, usage)]
+    assert 55 <= client.ttl(keys[0]) <= 60 and 25 <= client.ttl(keys[1]) <= 30

@@ -18,7 +18,6 @@ from ninja.security import APIKeyHeader
 
 from data_browser import access, audit
 from data_browser.models import ApiKey
-from hyperstudy_dash import cache as counters
 
 from . import keys, ratelimit
 
@@ -34,14 +33,16 @@ def total_counter(key: ApiKey) -> str:
     return f"api:reqs:{key.pk}"
 
 
-def note_use(key: ApiKey, request: HttpRequest) -> int:
-    """Count the request (today's and all-time counters in one round trip); returns the
-    key's request count."""
-    day = timezone.now().date().isoformat()
-    counter = f"api:use:{key.pk}:{day}"
-    counts = counters.count({counter: USAGE_TTL, total_counter(key): TOTAL_TTL})
+def usage_counters(key: ApiKey, day: str) -> dict[str, int]:
+    """The key's counters of today's and all requests (name: lifetime)."""
+    return {f"api:use:{key.pk}:{day}": USAGE_TTL, total_counter(key): TOTAL_TTL}
+
+
+def note_use(key: ApiKey, request: HttpRequest, day: str, counts: dict[str, int]) -> int:
+    """After the request is counted (``counts``: the new values of ``usage_counters``),
+    audit the key's first request of the day; returns the key's request count."""
     total = max(counts[total_counter(key)], key.request_count + 1)
-    if counts[counter] > 1:
+    if counts[f"api:use:{key.pk}:{day}"] > 1:
         return total
     last_day = cache.get(f"api:lastday:{key.pk}")
     previous = None
@@ -82,8 +83,9 @@ class ApiKeyAuth(APIKeyHeader):
         if api_key is None:
             ratelimit.note_failed_auth(address)
             return None
-        ratelimit.check_request(request, address, api_key.pk)
+        day = timezone.now().date().isoformat()
+        counts = ratelimit.check_request(request, address, api_key.pk, usage_counters(api_key, day))
         request.user = api_key.user
-        requests = note_use(api_key, request)
+        requests = note_use(api_key, request, day, counts)
         keys.mark_used(api_key, audit.client_ip(request), requests)
         return api_key

@@ -7,8 +7,9 @@ have a per-minute ceiling, and an address that keeps presenting bad keys is turn
 before any key is looked up.
 
 Fixed windows counted in the Django cache (Redis in production, the file cache in the
-embedded mode), so every server process shares them; all of a request's counters cost one
-round trip. The tightest of the documented limits is reported on every answer in
+embedded mode), so every server process shares them; all of a request's counters, with the
+key's usage counters (counted only when the request is within its limits), cost one round
+trip. The tightest of the documented limits is reported on every answer in
 ``X-RateLimit-Limit`` / ``-Remaining`` / ``-Reset`` (``Reset``: Unix time the window ends).
 """
 
@@ -80,8 +81,12 @@ def endpoint_of(request: HttpRequest) -> str:
     return f"{request.method} {route}"
 
 
-def check_request(request: HttpRequest, address: str, key_id: int) -> None:
-    """Count the request against every limit at once; 429 on the first one exceeded.
+def check_request(
+    request: HttpRequest, address: str, key_id: int, usage: dict[str, int] | None = None
+) -> dict[str, int]:
+    """Count the request against every limit at once; 429 on the first one exceeded. The
+    ``usage`` counters (name: lifetime) are counted in the same round trip when the request
+    is within every limit, and their new counts returned.
 
     The state of the documented limits is kept on the request for ``add_headers``."""
     now = int(time.time())
@@ -119,7 +124,9 @@ def check_request(request: HttpRequest, address: str, key_id: int) -> None:
             False,
         ),
     ]
-    counts = counters.count({name: length + 5 for name, length, *_rest in limits})
+    counts = counters.count_within(
+        {name: (length + 5, limit) for name, length, limit, *_rest in limits}, usage or {}
+    )
     budgets = []
     for name, length, limit, _message, documented in limits:
         if documented:
@@ -131,6 +138,7 @@ def check_request(request: HttpRequest, address: str, key_id: int) -> None:
         if counts[name] > limit:
             window = "hour" if length == HOUR else "minute"
             raise RateLimited(_window(length, now)[1], message, limit, window)
+    return {name: counts[name] for name in usage or {}}
 
 
 def add_headers(request: HttpRequest, response: HttpResponse) -> None:

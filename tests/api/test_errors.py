@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from data_browser.api import ratelimit
+from data_browser.api import auth, keys, ratelimit
 from data_browser.models import Room
 
 pytestmark = pytest.mark.django_db
@@ -145,6 +145,8 @@ def test_too_many_requests_per_key_is_429_with_retry_after(world, make_key, api,
     assert r.status_code == 429
     assert 1 <= int(r["Retry-After"]) <= 60
     assert r.json()["error"]["code"] == "RATE_LIMIT_EXCEEDED"
+    # the key's request count (its usage counters, counted with the limits) has the answered
+    assert auth.request_count(keys.authenticate(key)) == 3
     # another key of the same user has its own budget
     assert api(path, make_key(), limit=1).status_code == 200
 
