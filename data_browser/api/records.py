@@ -252,21 +252,14 @@ def select(
     start = _utc("startTime", params.start)
     end = _utc("endTime", params.end)
     filters = {k: v for k, v in params.query_string.items() if k not in CONTROL_PARAMETERS}
-    filterset = record_filterset(dt)(filters, queryset=qs)
-    if not filterset.is_valid():
-        name, messages = next(iter(filterset.errors.items()))
-        raise bad_parameter(name, " ".join(messages))
-    qs = filterset.qs
+    qs, applied = _filter(dt, qs, filters)
     if start is not None:
         query["startTime"] = T.iso(start)
     if end is not None:
         query["endTime"] = T.iso(end)
-    filtered = False
-    for name, value in filterset.form.cleaned_data.items():
-        if value not in (None, ""):
-            filtered = True
-            if name not in query:
-                query[name] = filters[name]
+    filtered = bool(applied)
+    for name, value in applied.items():
+        query.setdefault(name, value)
     selection = Selection(
         dt=dt,
         queryset=qs,
@@ -286,20 +279,43 @@ def select(
         e.public_id: reader.policy(e) for e in experiments if not reader.sees_identifiers(e)
     }
     if selection.policies:  # the filters echoed as the records are shown
-        given = {k: v for k, v in query.items() if k in filterset.base_filters}
+        given = {k: v for k, v in query.items() if k in record_filterset(dt).base_filters}
         policies = list(selection.policies.values())
         policy = policies[0] if len(experiments) == 1 else None
         query.update(recorded(dt, given, policy))
     return selection
 
 
+def _filter(dt: T.DataType, qs: QuerySet, filters: dict[str, Any]) -> tuple[QuerySet, dict]:
+    """The records the type's filters leave (the dashboard's filter set; a 400 naming the
+    first invalid one) and the filters that narrowed them, as given. Without any filter
+    parameter there is no form to build."""
+    if not filters:
+        return qs, {}
+    filterset = record_filterset(dt)(filters, queryset=qs)
+    if not filterset.is_valid():
+        name, messages = next(iter(filterset.errors.items()))
+        raise bad_parameter(name, " ".join(messages))
+    applied = {
+        name: filters[name]
+        for name, value in filterset.form.cleaned_data.items()
+        if value not in (None, "")
+    }
+    return filterset.qs, applied
+
+
 def total(sel: Selection) -> int:
     """The exact number of records in the selection: read from the counts kept with the
     records when the selection is a whole scope, counted when filters narrow it. Paging
     through a scope asks for the same total again and again: it is kept until records of the
-    selection's experiments are added or deleted (``data_browser.versions``)."""
-    sql, params = sel.queryset.query.sql_with_params()
-    digest = hashlib.sha256(f"{sql}\x1f{params!r}".encode()).hexdigest()
+    selection's experiments are added or deleted (``data_browser.versions``): a whole scope
+    under what the counts know it by, a filtered one under its SQL."""
+    if sel.counted is not None:
+        described = f"{sel.dt.key}\x1f{sorted(sel.counted.items())!r}"
+    else:
+        sql, params = sel.queryset.query.sql_with_params()
+        described = f"{sql}\x1f{params!r}"
+    digest = hashlib.sha256(described.encode()).hexdigest()
     key = f"api:total:{versions.stamp(sel.experiment_ids)}:{digest}"
     found = cache.get(key)
     if found is None:
@@ -501,17 +517,33 @@ class JsonPage:
     has_more: bool
     next_cursor: str | None
     position: int
+    started_at: datetime | None = None  # the selection's ``started_at``, when asked
 
 
-def _fetch_built(sel: Selection, limit: int, offset: int, aggregate: str) -> JsonPage:
+def _fetch_built(
+    sel: Selection, limit: int, offset: int, aggregate: str, with_start: bool = False
+) -> JsonPage:
     sel, offset = positioned(sel, offset)
     cursor = sel.cursor
     qs = _from_position(sel)
     start = 0 if cursor is not None else offset
     page = qs.values(**_json_columns(sel), k_pk=F("pk"), k_sort=F(sel.sort))
-    data, fetched, last_pk, last_sort = aggregated(
-        page[start : start + limit + 1], sel.dt.field_names, aggregate, limit, ("k_pk", "k_sort")
+    also = []
+    if with_start and sel.room is None:  # the rooms' earliest start, one index read
+        rooms = sel.rooms.order_by().values("started_at")
+        rooms_sql, rooms_params = rooms.query.get_compiler(using=rooms.db).as_sql()
+        also.append((f"(SELECT min(s.started_at) FROM ({rooms_sql}) s)", rooms_params))
+    data, fetched, last_pk, last_sort, *asked = aggregated(
+        page[start : start + limit + 1],
+        sel.dt.field_names,
+        aggregate,
+        limit,
+        ("k_pk", "k_sort"),
+        also,
     )
+    started_at = None
+    if with_start:
+        started_at = asked[0] if asked else sel.started_at
     position = cursor.position if cursor is not None else offset
     has_more = fetched > limit
     returned = min(fetched, limit)
@@ -520,15 +552,16 @@ def _fetch_built(sel: Selection, limit: int, offset: int, aggregate: str) -> Jso
         if has_more
         else None
     )
-    return JsonPage((data or "").encode(), returned, has_more, next_cursor, position)
+    return JsonPage((data or "").encode(), returned, has_more, next_cursor, position, started_at)
 
 
-def fetch_json(sel: Selection, limit: int, offset: int = 0) -> JsonPage:
+def fetch_json(sel: Selection, limit: int, offset: int = 0, with_start: bool = False) -> JsonPage:
     """The same page as ``fetch`` + ``to_api``, serialised by PostgreSQL, so no row passes
     through Python: ``json_agg`` of the page's rows under the API's names (ISO timestamps
     made by the database); the one row after the page tells whether there is more, and the
-    page's last keys make the cursor."""
-    page = _fetch_built(sel, limit, offset, JSON_ARRAY)
+    page's last keys make the cursor. ``with_start``: the selection's ``started_at`` too,
+    asked in the same statement."""
+    page = _fetch_built(sel, limit, offset, JSON_ARRAY, with_start)
     return replace(page, data=page.data or b"[]")
 
 

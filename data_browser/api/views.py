@@ -179,12 +179,14 @@ def read(
         return _file(request, sel, params, name)
     limit = params.limit or records.DEFAULT_LIMIT
     if records.json_possible(sel):
-        page = records.fetch_json(sel, limit, params.offset)
+        page = records.fetch_json(sel, limit, params.offset, with_start=True)
         data, returned = records.deidentified_json(sel, page.data), page.returned
+        started_at = page.started_at
     else:
         page = records.fetch(sel, limit, params.offset)
         data = orjson.dumps(list(records.to_api(sel, page.rows, request)))
         returned = len(page.rows)
+        started_at = sel.started_at
     total = records.total(sel)
     query = {
         **({"roomId": sel.query["roomId"]} if "roomId" in sel.query else {}),
@@ -203,7 +205,7 @@ def read(
         "timestamp": T.iso(timezone.now()),
         "query": query,
         "processing": {
-            "experimentStartedAt": T.iso(sel.started_at),
+            "experimentStartedAt": T.iso(started_at),
             "processingTimeMs": round((time.perf_counter() - started) * 1000),
             "enriched": True,
             "version": VERSION,
