@@ -267,10 +267,20 @@ class DetailColumn(tables.Column):
 
 class RecordTable(BrowseTable):
     """One page of records of one type, its cells prepared by its columns; ``details`` are
-    the URLs of the rows' expanded records, in the rows' order."""
+    the URLs of the rows' expanded records, in the rows' order.
+
+    The rows' buttons carry only their record's URL: how htmx loads it is said once, on the
+    tbody (the buttons inherit it): into a row after the button's own (``closest tr``), without
+    a history entry (the region above pushes its URL, an expanded row does not)."""
 
     people: People
     room_field: str
+
+    class Meta(BrowseTable.Meta):
+        attrs = {
+            **BrowseTable.Meta.attrs,
+            "tbody": {"hx-target": "closest tr", "hx-swap": "afterend", "hx-push-url": "false"},
+        }
 
     def __init__(
         self,

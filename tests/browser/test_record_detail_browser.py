@@ -85,6 +85,11 @@ def test_a_clicked_event_row_expands_into_the_whole_record(
         page.keyboard.press("Enter")
         page.locator("#records tr.record-detail").nth(1).wait_for()
         assert toggles.nth(3).get_attribute("aria-expanded") == "true"
+        assert page.evaluate("document.activeElement.dataset.rowDetail") is not None
+        # A click on the row itself (a cell without a link) expands it as its button does.
+        toggles.nth(5).locator("xpath=ancestor::tr").locator("td.num").first.click()
+        page.locator("#records tr.record-detail").nth(2).wait_for()
+        assert toggles.nth(5).get_attribute("aria-expanded") == "true"
         assert not errors, errors
 
 

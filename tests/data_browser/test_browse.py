@@ -327,7 +327,7 @@ def test_it_renders_json_payloads_readably_and_negative_onsets_as_such(client, w
     exp, room, pid = world.experiment.public_id, world.room.public_id, world.participant.public_id
     url = reverse("data_browser:participant", args=[exp, room, pid])
     events = text(client.get(url + "?tab=events"))
-    assert 'class="negative"' in events and "before the room started" in events
+    assert re.search(r'<td class="num negative" title="[^"]*before the room started">-', events)
     components = text(client.get(url + "?tab=components"))
     assert '<code class="json clip" title="{\n  &quot;' in components  # cut short, whole on hover
     assert re.search(r'<code class="json clip"[^>]*>\{&quot;[^\n<]*\}</code>', components)
@@ -361,6 +361,7 @@ def test_it_serves_the_table_region_alone_to_htmx(client, world):
     partial = text(client.get(url, HTTP_HX_REQUEST="true"))
     assert partial.lstrip().startswith('<div id="records"')
     assert 'hx-push-url="true"' in partial
+    assert 'hx-history="false"' in partial  # no copy of the records in the browser's storage
     restore = client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true")
     assert "<html" in text(restore)
 
@@ -403,7 +404,7 @@ def test_the_room_and_experiment_tabs_add_a_participant_column(client, world):
 
 
 def rows(body: str) -> list[str]:
-    tbody = body.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    tbody = re.split(r"<tbody[^>]*>", body, maxsplit=1)[1].split("</tbody>", 1)[0]
     return re.findall(r"<tr[ >].*?</tr>", tbody, re.S)
 
 
@@ -416,7 +417,7 @@ def test_it_filters_events_by_type_and_onset(client, world):
     expected = Event.objects.filter(room=world.room, event_type="chat.send").count()
     assert len(found) == min(expected, 50) and all("chat.send" in r for r in found)
     body = text(client.get(url + "?tab=events&onsetTo=-1"))
-    assert rows(body) and all('class="negative"' in r for r in rows(body))
+    assert rows(body) and all('class="num negative"' in r for r in rows(body))
 
 
 def test_it_searches_chat_text(client, world):

@@ -85,10 +85,12 @@ def test_every_event_row_has_a_button_that_loads_its_record(client, world, sessi
     buttons = re.findall(r'<button type="button" class="row-toggle"[^>]*>', page)
     assert len(buttons) == 3
     url = detail_url(world.experiment, T.EVENTS, session["event"].pk)
-    button = next(b for b in buttons if f'hx-get="{url}"' in b)
-    assert 'aria-expanded="false"' in button
-    assert 'hx-target="closest tr"' in button and 'hx-swap="afterend"' in button
-    assert 'hx-push-url="false"' in button  # the region pushes its URL; an expanded row does not
+    button = next(b for b in buttons if f'data-row-detail="{url}"' in b)
+    assert 'aria-expanded="false"' in button and 'aria-label="Show the whole record"' in button
+    assert "hx-" not in button  # how htmx loads a record is said once, by the tbody
+    (tbody,) = re.findall(r"<tbody[^>]*>", page)
+    assert 'hx-target="closest tr"' in tbody and 'hx-swap="afterend"' in tbody
+    assert 'hx-push-url="false"' in tbody  # the region pushes its URL; an expanded row does not
     assert '<th class="toggle">Details</th>' in page
 
 
@@ -196,7 +198,7 @@ def test_every_tabs_rows_expand_into_their_whole_record(client, world, dt):
     login_client(client, world, "owner")
     exp, room = world.experiment.public_id, world.room.public_id
     page = client.get(f"/e/{exp}/r/{room}/data/?tab={dt.key}").content.decode()
-    urls = re.findall(r'class="row-toggle" data-row-detail hx-get="([^"]+)"', page)
+    urls = re.findall(r'class="row-toggle" data-row-detail="([^"]+)"', page)
     assert urls, f"no expandable row on the {dt.key} tab"
     body = client.get(urls[0], headers=HX).content.decode()
     assert body.startswith('<tr class="record-detail"')
