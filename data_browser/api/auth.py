@@ -33,21 +33,25 @@ def total_counter(key: ApiKey) -> str:
     return f"api:reqs:{key.pk}"
 
 
+def day_counter(key: ApiKey, day: str) -> str:
+    return f"api:use:{key.pk}:{day}"
+
+
 def usage_counters(key: ApiKey, day: str) -> dict[str, int]:
     """The key's counters of today's and all requests (name: lifetime)."""
-    return {f"api:use:{key.pk}:{day}": USAGE_TTL, total_counter(key): TOTAL_TTL}
+    return {day_counter(key, day): USAGE_TTL, total_counter(key): TOTAL_TTL}
 
 
 def note_use(key: ApiKey, request: HttpRequest, day: str, counts: dict[str, int]) -> int:
     """After the request is counted (``counts``: the new values of ``usage_counters``),
     audit the key's first request of the day; returns the key's request count."""
     total = max(counts[total_counter(key)], key.request_count + 1)
-    if counts[f"api:use:{key.pk}:{day}"] > 1:
+    if counts[day_counter(key, day)] > 1:
         return total
     last_day = cache.get(f"api:lastday:{key.pk}")
     previous = None
     if last_day and last_day != day:
-        previous = {"day": last_day, "requests": cache.get(f"api:use:{key.pk}:{last_day}")}
+        previous = {"day": last_day, "requests": cache.get(day_counter(key, last_day))}
     cache.set(f"api:lastday:{key.pk}", day, USAGE_TTL)
     profile = access.profile(key.user)
     audit.record(
@@ -62,7 +66,7 @@ def note_use(key: ApiKey, request: HttpRequest, day: str, counts: dict[str, int]
 
 
 def usage_today(key: ApiKey) -> int:
-    return int(cache.get(f"api:use:{key.pk}:{timezone.now().date().isoformat()}") or 0)
+    return int(cache.get(day_counter(key, timezone.now().date().isoformat())) or 0)
 
 
 def request_count(key: ApiKey) -> int:
