@@ -79,26 +79,30 @@ def is_lab_admin(user: User) -> bool:
     return bool(p and p.is_lab_admin and p.lab_id)
 
 
-def key_experiment_ids(key: ApiKey) -> list[int]:
-    """The experiments a key is restricted to (empty: not restricted), read once per key
-    object: a request checks them several times. A key read with the annotation
-    ``restricted`` (``api.keys.authenticate``) needs no query when it is False. Changing them
-    through the key forgets both (``forget_key_restriction``)."""
+def key_experiment_ids(key: ApiKey) -> list[int] | None:
+    """The experiments a key is restricted to, or None when it is not restricted; read once
+    per key object (a request checks them several times), with no query for an unrestricted
+    key. A restricted key whose experiments are gone has the empty list: it reads nothing.
+    Changing them through the key forgets the list read (``mark_key_restricted``)."""
+    if not key.restricted:
+        return None
     ids = key.__dict__.get("_restricted_to")
     if ids is None:
-        if key.pk is None or key.__dict__.get("restricted") is False:
-            ids = []
-        else:
-            ids = list(key.experiments.values_list("pk", flat=True))
+        ids = list(key.experiments.values_list("pk", flat=True)) if key.pk is not None else []
         key.__dict__["_restricted_to"] = ids
     return ids
 
 
 @receiver(m2m_changed, sender=ApiKey.experiments.through)
-def forget_key_restriction(sender: type, instance: object, **kwargs: object) -> None:
-    if isinstance(instance, ApiKey):
-        instance.__dict__.pop("_restricted_to", None)
-        instance.__dict__.pop("restricted", None)
+def mark_key_restricted(sender: type, instance: object, action: str, **kwargs: object) -> None:
+    """Experiments added to a key restrict it for good: removing them (or deleting the
+    experiments) leaves a key that reads nothing, never one that reads everything."""
+    if not isinstance(instance, ApiKey):
+        return
+    instance.__dict__.pop("_restricted_to", None)
+    if action == "post_add" and not instance.restricted:
+        instance.restricted = True
+        ApiKey.objects.filter(pk=instance.pk).update(restricted=True)
 
 
 class RightMissing(Exception):
@@ -145,7 +149,7 @@ class Access:
         if not self.active:
             return {}
         qs = Membership.objects.filter(user=self.user)
-        if self.key is not None and (restricted := key_experiment_ids(self.key)):
+        if self.key is not None and (restricted := key_experiment_ids(self.key)) is not None:
             qs = qs.filter(experiment_id__in=restricted)
         qs = qs.select_related("experiment").only("role", "export_right", "experiment")
         return {m.experiment_id: m for m in qs}
@@ -165,7 +169,7 @@ class Access:
         if "memberships" in self.__dict__ or not self.active:
             return list(self.memberships)
         qs = Membership.objects.filter(user=self.user)
-        if self.key is not None and (restricted := key_experiment_ids(self.key)):
+        if self.key is not None and (restricted := key_experiment_ids(self.key)) is not None:
             qs = qs.filter(experiment_id__in=restricted)
         return qs.values("experiment_id")
 

@@ -347,6 +347,9 @@ class ApiKey(models.Model):
     key_hash = models.CharField(max_length=128)
     scopes = models.JSONField(default=list)
     experiments = models.ManyToManyField(Experiment, blank=True, related_name="api_keys")
+    # Set for good once the key is limited to experiments (``access.mark_key_restricted``): a
+    # key whose experiments were all deleted since then reads nothing, not everything.
+    restricted = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     # Written with last_used_at (at most once a minute); the live count is in the cache.

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Greatest
 from django.http import Http404, HttpRequest
 from django.utils import timezone
@@ -147,11 +147,6 @@ def create_key(
     return key, raw
 
 
-# Whether a key is limited to experiments, asked with the key (``access.key_experiment_ids``
-# then needs no query for an unlimited one). Built once: annotating with it copies it.
-_RESTRICTED = Exists(ApiKey.experiments.through.objects.filter(apikey=OuterRef("pk")))
-
-
 def authenticate(raw: str | None) -> ApiKey | None:
     """The active key ``raw`` names, or None: unknown, malformed, wrong, expired and revoked
     keys are all simply None so that callers cannot tell them apart. One query: the key with
@@ -159,7 +154,7 @@ def authenticate(raw: str | None) -> ApiKey | None:
     prefix = lookup_prefix(raw or "")
     candidate = None
     if prefix:
-        found = ApiKey.objects.select_related("user").annotate(restricted=_RESTRICTED)
+        found = ApiKey.objects.select_related("user")
         with contextlib.suppress(ApiKey.DoesNotExist):
             candidate = found.get(prefix=prefix)
     expected = candidate.key_hash if candidate is not None else key_hash("")

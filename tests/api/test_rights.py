@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 
 from data_browser import datatypes as T
-from data_browser.api import records
-from data_browser.api.keys import InvalidKeyRequest, create_key
+from data_browser.api import keys, records
+from data_browser.api.keys import InvalidKeyRequest, create_key, lookup_prefix
 from data_browser.identity import participant_code
-from data_browser.models import Membership, Participant, RoomParticipant
+from data_browser.models import ApiKey, Membership, Participant, RoomParticipant
 
 pytestmark = pytest.mark.django_db
 
@@ -159,6 +159,18 @@ def test_a_key_restricted_to_another_experiment_reads_nothing_here(world, make_k
     assert api(f"/data/events/room/{world.room.public_id}", key).status_code == 404
     r = api(f"/data/check-access/experiment/{world.experiment.public_id}", key)
     assert r.status_code == 404
+
+
+def test_a_key_whose_experiments_are_all_deleted_reads_nothing(world, make_key, api):
+    """The restriction outlives its experiments: deleting them must not widen the key."""
+    raw = make_key("owner", experiments=[world.solo])
+    world.solo.delete()
+    experiment = world.experiment.public_id
+    assert api(f"/data/events/experiment/{experiment}", raw).status_code == 404
+    assert api(f"/data/events/room/{world.room.public_id}", raw).status_code == 404
+    assert api(f"/data/check-access/experiment/{experiment}", raw).status_code == 404
+    key = ApiKey.objects.get(prefix=lookup_prefix(raw))
+    assert key.restricted and keys.reach(key) == []
 
 
 # check-access

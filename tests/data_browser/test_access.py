@@ -213,12 +213,23 @@ def test_an_authenticated_key_knows_without_a_query_that_it_is_unrestricted(
     _key, raw = keys.create_key(world.user("owner"), name="k", scopes=["read:events"])
     key = keys.authenticate(raw)
     with django_assert_num_queries(0):
-        assert access.key_experiment_ids(key) == []
+        assert access.key_experiment_ids(key) is None
     key.experiments.add(world.solo)
     assert access.key_experiment_ids(key) == [world.solo.pk]
     restricted = keys.authenticate(raw)
     with django_assert_num_queries(1):
         assert access.key_experiment_ids(restricted) == [world.solo.pk]
+
+
+def test_a_key_stays_restricted_when_its_experiments_are_taken_away(world):
+    owner = world.user("owner")
+    _key, raw = keys.create_key(owner, name="k", scopes=["read:events"], experiments=[world.solo])
+    key = keys.authenticate(raw)
+    key.experiments.clear()
+    assert access.key_experiment_ids(key) == []
+    assert access.key_experiment_ids(keys.authenticate(raw)) == []
+    assert access.for_user(owner, key=keys.authenticate(raw)).memberships == {}
+    assert not access.for_user(owner, key=key).records(T.EVENTS).exists()
 
 
 def test_an_access_object_finds_its_members_experiments_without_a_query(
