@@ -47,6 +47,11 @@ access layer, the template), signed in as the owner. The baseline is the SELECT 
      DOMContentLoaded and load.
    ``--browser-only`` runs this section alone; ``--skip-browser`` leaves it out.
 
+``--depth-sweep`` adds 5b: section 1's first page requested from 0 to 124 more frames of
+Python stack (``deeper``). On CPython 3.11 the same page's time depends on where the end of a
+16 KB frame-stack chunk falls among the frames its templates push and pop for every cell
+(python/cpython#142183); the sweep prints each depth's median.
+
 Idempotent: migrates and loads the demo if missing (``seed_demo --scale large``; a smaller
 ``--scale`` for a quick run on a shared machine, in a database of its own) and
 analyzes the record tables (the statistics autovacuum keeps; without them PostgreSQL plans a
@@ -64,6 +69,7 @@ import sys
 import time
 import types
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from common import EXPERIMENT, ROOT, gunicorn, line, timed
@@ -83,6 +89,9 @@ def main() -> None:
         "--browser-only", action="store_true", help="section 6 only (with its reference)"
     )
     parser.add_argument("--skip-browser", action="store_true", help="no section 6")
+    parser.add_argument(
+        "--depth-sweep", action="store_true", help="5b: the first page from deeper stacks"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -214,9 +223,32 @@ def main() -> None:
             ):
                 ours, theirs = alternate(lambda u=ours_url: page(u), baseline, old_url, args)
                 ok &= line(f"{label} vs {args.baseline}", ours, theirs, target)
+    if args.depth_sweep:
+        depth_sweep(lambda: page(exp_url), args.repeat)
     if not args.skip_browser:
         ok &= browser_timings(args, exp_url, lambda: page(exp_url), n_events)
     print("\nall targets met" if ok else "\nsome targets missed (see OVER above)")
+
+
+def deeper(k: int, fn: Callable[[], object]) -> object:
+    """``fn`` called from ``k`` more Python frames than the caller's."""
+    return fn() if k == 0 else deeper(k - 1, fn)
+
+
+def depth_sweep(first_page: Callable[[], object], repeat: int) -> None:
+    """Section 5b: the same first page requested from 0-124 extra frames of stack. CPython
+    3.11 keeps its frames in 16 KB chunks and frees a chunk as soon as the frame at its base
+    returns (python/cpython#142183, fixed in later 3.13 and 3.14 releases): where a chunk's
+    end falls among the frames a template loop pushes and pops for every cell, each of those
+    calls maps and unmaps a chunk. Which depth that is depends on the stack the request runs
+    on, so the page's time does too; the sweep shows by how much."""
+    times = [timed(lambda k=k: deeper(k, first_page), repeat, warmup=2) for k in range(0, 128, 4)]
+    print("\n5b. Events tab, experiment level: the first page from 0, 4, ..., 124 extra frames")
+    print("  " + " ".join(f"{t:.1f}" for t in times) + " ms")
+    print(
+        f"  at this script's depth {times[0]:.1f} ms; fastest {min(times):.1f}, median "
+        f"{statistics.median(times):.1f}, slowest {max(times):.1f} ms"
+    )
 
 
 # Section 6: in Chromium, against gunicorn.
@@ -329,11 +361,18 @@ def browser_timings(args, exp_url: str, test_client_page, n_events: int) -> bool
             painted = median("painted")
             met = painted <= 150
             print(f"  {label:<58} {painted:9.1f} ms  {'ok' if met else 'OVER 150 ms'}")
+            # The records region keeps no history snapshot (hx-history="false"): htmx then
+            # fires no beforeHistorySave, and only the URL is pushed.
+            snapshot = (
+                f"history snapshot {median('history'):.1f}-"
+                if any(r.get("history") is not None for r in runs)
+                else "no history snapshot, URL "
+            )
             print(
                 f"    after the click: response in {median('received'):.1f} (server "
-                f"{median('server'):.1f}), history snapshot {median('history'):.1f}-"
-                f"{median('pushed'):.1f}, swapped {median('swapped'):.1f}, painted "
-                f"{painted:.1f}, settled {median('settled'):.1f} ms"
+                f"{median('server'):.1f}), {snapshot}pushed {median('pushed'):.1f}, swapped "
+                f"{median('swapped'):.1f}, painted {painted:.1f}, settled "
+                f"{median('settled'):.1f} ms"
             )
             return met
 

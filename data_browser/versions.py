@@ -1,18 +1,21 @@
 """A version stamp per experiment's data, changed whenever records are added or deleted.
 
-Cached answers derived from the records (exact totals of API scopes) put the
-stamps of their experiments in their cache key, so a write makes them miss
-at once; the cache lifetime is only a safety net for writes made around the
-product (e.g. in a database shell).
+Cached answers derived from the records (exact totals of API scopes and of filtered
+selections, in the API and in the dashboard's "N of M match") put the stamps of their
+experiments in their cache key, so a write makes them miss at once; the cache lifetime is
+only a safety net for writes made around the product (e.g. in a database shell).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import QuerySet
 
 LIFETIME = 300
 
@@ -26,6 +29,27 @@ def stamp(experiment_ids: Iterable[int]) -> str:
     ids = sorted(set(experiment_ids))
     found = cache.get_many([_key(i) for i in ids])
     return ".".join(str(found.get(_key(i), 0)) for i in ids)
+
+
+def derived(kind: str, experiment_ids: Iterable[int], described: str, make: Callable[[], Any]):
+    """What ``make`` derives from the records of the experiments, kept until their records
+    change: under ``kind``, their stamps and a digest of ``described`` (what was asked)."""
+    ids = list(experiment_ids)
+    digest = hashlib.sha256(described.encode()).hexdigest()
+    key = f"{kind}:{stamp(ids)}:{digest}"
+    found = cache.get(key)
+    if found is None:
+        found = make()
+        cache.set(key, found, LIFETIME)
+    return found
+
+
+def count(queryset: QuerySet, experiment_ids: Iterable[int]) -> int:
+    """The exact number of rows of ``queryset`` (records of the experiments), counted once
+    per change of their data: kept under its SQL, which holds every restriction of whoever
+    asked, so readers share a count only when they read the same rows."""
+    sql, params = queryset.order_by().query.sql_with_params()
+    return derived("count", experiment_ids, f"{sql}\x1f{params!r}", queryset.count)
 
 
 def bump(experiment_ids: Iterable[int]) -> None:

@@ -34,7 +34,7 @@ from django.urls import reverse
 
 from hyperstudy_dash.htmx import render_page
 
-from . import access, columns, counts, formats, overview, plots, presentations, quality
+from . import access, columns, counts, formats, overview, plots, presentations, quality, versions
 from . import datatypes as T
 from .filters import (
     ExperimentFilter,
@@ -428,10 +428,11 @@ def _suggestions(request: HttpRequest, scope: Scope, dt: T.DataType, filterset) 
 
 
 def _match(request: HttpRequest, scope: Scope, dt: T.DataType, filterset) -> tuple | None:
-    """How many records the filters keep (counted) of how many (read), when a filter is set."""
+    """How many records the filters keep (counted once per change of the experiment's data,
+    as the API counts them) of how many (read), when a filter is set."""
     if not filterset.form.has_changed() or not filterset.is_valid():
         return None
-    return filterset.qs.order_by().count(), scope.totals()[dt.key]
+    return versions.count(filterset.qs, [scope.experiment.pk]), scope.totals()[dt.key]
 
 
 def _data_page(request: HttpRequest, scope: Scope, template: str) -> HttpResponse:

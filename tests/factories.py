@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from data_browser import counts
+from data_browser import datatypes as T
 from data_browser.models import (
     ChatMessage,
     ComponentSnapshot,
@@ -99,6 +100,21 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     experiment = factory.SubFactory(ExperimentFactory)
     role = Membership.Role.COLLABORATOR
     export_right = ExportRight.FULL
+
+
+def event_record(member, rid: str, **extra) -> dict:
+    """One event of a room member as the ingest API receives it, 10.5 s into the room."""
+    ts = member.room.started_at + timedelta(seconds=10, milliseconds=500)
+    record = {
+        "id": rid,
+        "timestamp": T.iso(ts),
+        "sessionId": member.room.public_id,
+        "participantId": member.participant.public_id,
+        "eventType": "component.complete",
+        "componentId": "video_intro",
+    }
+    record.update(extra)
+    return record
 
 
 def bulk_events(world, n: int, prefix: str = "bulk") -> None:

@@ -13,7 +13,6 @@ API cannot be used to confirm who took part.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -22,7 +21,6 @@ from itertools import islice
 from typing import Any
 
 import orjson
-from django.core.cache import cache
 from django.db import connection
 from django.db.models import F, Min, QuerySet
 from django.http import Http404, HttpRequest
@@ -310,21 +308,15 @@ def total(sel: Selection) -> int:
     through a scope asks for the same total again and again: it is kept until records of the
     selection's experiments are added or deleted (``data_browser.versions``): a whole scope
     under what the counts know it by, a filtered one under its SQL."""
-    if sel.counted is not None:
-        described = f"{sel.dt.key}\x1f{sorted(sel.counted.items())!r}"
-    else:
-        sql, params = sel.queryset.query.sql_with_params()
-        described = f"{sql}\x1f{params!r}"
-    digest = hashlib.sha256(described.encode()).hexdigest()
-    key = f"api:total:{versions.stamp(sel.experiment_ids)}:{digest}"
-    found = cache.get(key)
-    if found is None:
-        if sel.counted is not None:
-            found = counts.total(sel.dt, **sel.counted)
-        else:
-            found = sel.queryset.count()
-        cache.set(key, found, versions.LIFETIME)
-    return found
+    if sel.counted is None:
+        return versions.count(sel.queryset, sel.experiment_ids)
+    counted = sel.counted
+    return versions.derived(
+        "api:total",
+        sel.experiment_ids,
+        f"{sel.dt.key}\x1f{sorted(counted.items())!r}",
+        lambda: counts.total(sel.dt, **counted),
+    )
 
 
 @dataclass
@@ -347,19 +339,19 @@ def _sparse_index(sel: Selection) -> list[tuple[Any, int]]:
     """(sort value, pk) of the rows at positions SPARSE_EVERY - 1, 2 * SPARSE_EVERY - 1, …"""
     qs = sel.queryset.order_by(*sel.ordering).values(s=F(sel.sort), p=F("pk"))
     inner, params = qs.query.get_compiler(using=qs.db).as_sql()
-    digest = hashlib.sha256(f"{inner}\x1f{params!r}".encode()).hexdigest()
-    key = f"api:sparse:{SPARSE_EVERY}:{versions.stamp(sel.experiment_ids)}:{digest}"
-    marks = cache.get(key)
-    if marks is None:
+
+    def marks() -> list[tuple[Any, int]]:
         sql = (
             f"SELECT x.s, x.p FROM (SELECT q.*, row_number() OVER () AS rn FROM ({inner}) q) x "
             "WHERE mod(x.rn, %s) = 0 ORDER BY x.rn"
         )
         with connection.cursor() as db:
             db.execute(sql, (*params, SPARSE_EVERY))
-            marks = [tuple(row) for row in db.fetchall()]
-        cache.set(key, marks, versions.LIFETIME)
-    return marks
+            return [tuple(row) for row in db.fetchall()]
+
+    return versions.derived(
+        f"api:sparse:{SPARSE_EVERY}", sel.experiment_ids, f"{inner}\x1f{params!r}", marks
+    )
 
 
 def positioned(sel: Selection, offset: int) -> tuple[Selection, int]:

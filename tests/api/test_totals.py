@@ -10,6 +10,7 @@ from data_browser import datatypes as T
 from data_browser.governance.deletion import Scope, delete_data
 from data_browser.ingest import ingest
 from data_browser.models import Event, RoomParticipant
+from tests.factories import event_record
 
 pytestmark = pytest.mark.django_db
 
@@ -33,18 +34,7 @@ def test_it_counts_again_after_ingest_and_deletion(
 
     member = RoomParticipant.objects.filter(room=world.room).select_related("participant")[0]
     with django_capture_on_commit_callbacks(execute=True):
-        result = ingest(
-            "events",
-            [
-                {
-                    "id": "ev_total_new",
-                    "timestamp": T.iso(world.room.started_at + timedelta(seconds=1)),
-                    "sessionId": world.room.public_id,
-                    "participantId": member.participant.public_id,
-                    "eventType": "component.start",
-                }
-            ],
-        )
+        result = ingest("events", [event_record(member, "ev_total_new")])
     assert result.accepted == 1
     assert total(api, key, room_path) == room_before + 1
     assert total(api, key, exp_path) == exp_before + 1

@@ -16,6 +16,7 @@ from data_browser.models import (
     RoomParticipant,
     SparseRating,
 )
+from tests.factories import event_record
 
 pytestmark = pytest.mark.django_db
 
@@ -25,29 +26,15 @@ def member(world):
     return RoomParticipant.objects.select_related("room", "participant").filter(room=world.room)[0]
 
 
-def event(member, rid, **extra):
-    ts = member.room.started_at + timedelta(seconds=10, milliseconds=500)
-    record = {
-        "id": rid,
-        "timestamp": T.iso(ts),
-        "sessionId": member.room.public_id,
-        "participantId": member.participant.public_id,
-        "eventType": "component.complete",
-        "componentId": "video_intro",
-    }
-    record.update(extra)
-    return record
-
-
 def test_it_stores_good_records_and_reports_bad_ones(member):
     batch = [
-        event(member, "ev_good_1"),
-        event(member, "ev_bad_ts", timestamp="yesterday"),
-        event(member, "ev_good_2", onset=10500),
+        event_record(member, "ev_good_1"),
+        event_record(member, "ev_bad_ts", timestamp="yesterday"),
+        event_record(member, "ev_good_2", onset=10500),
         {"id": "ev_missing"},
         "not an object",
-        event(member, "ev_bad_room", sessionId="room_nowhere"),
-        event(member, "ev_bad_duration", duration="long"),
+        event_record(member, "ev_bad_room", sessionId="room_nowhere"),
+        event_record(member, "ev_bad_duration", duration="long"),
     ]
     result = ingest("events", batch)
     assert result.received == 7
@@ -65,7 +52,7 @@ def test_it_stores_good_records_and_reports_bad_ones(member):
 
 
 def test_it_is_idempotent_by_record_id(member):
-    batch = [event(member, f"ev_replay_{i}") for i in range(5)]
+    batch = [event_record(member, f"ev_replay_{i}") for i in range(5)]
     first = ingest("events", batch)
     second = ingest("events", batch)
     assert (first.accepted, first.duplicates) == (5, 0)
@@ -74,23 +61,23 @@ def test_it_is_idempotent_by_record_id(member):
 
 
 def test_it_counts_a_repeated_id_within_one_batch_once(member):
-    result = ingest("events", [event(member, "ev_twice"), event(member, "ev_twice")])
+    result = ingest("events", [event_record(member, "ev_twice"), event_record(member, "ev_twice")])
     assert (result.accepted, result.duplicates) == (1, 1)
 
 
 def test_it_computes_onset_and_checks_it_against_the_timestamp(member, settings):
     settings.INGEST_ONSET_TOLERANCE_MS = 50
     ts = member.room.started_at - timedelta(seconds=5)
-    ok = ingest("events", [event(member, "ev_before", timestamp=T.iso(ts))])
+    ok = ingest("events", [event_record(member, "ev_before", timestamp=T.iso(ts))])
     assert ok.accepted == 1
     assert Event.objects.get(record_id="ev_before").onset == -5000
-    bad = ingest("events", [event(member, "ev_off", onset=20000)])
+    bad = ingest("events", [event_record(member, "ev_off", onset=20000)])
     assert bad.accepted == 0
     assert "onset: 20000 does not match the timestamp (expected 10500" in bad.errors[0].errors[0]
 
 
 def test_it_enriches_events_with_component_type_content_and_role(member):
-    ingest("events", [event(member, "ev_enrich")])
+    ingest("events", [event_record(member, "ev_enrich")])
     stored = Event.objects.get(record_id="ev_enrich")
     assert stored.component_type == "ShowVideo"
     assert stored.content == "component.complete: video_intro"
@@ -100,20 +87,23 @@ def test_it_enriches_events_with_component_type_content_and_role(member):
 def test_it_rejects_participants_who_were_not_in_the_room(world, member):
     stranger = RoomParticipant.objects.exclude(room=world.room).select_related("participant")[0]
     result = ingest(
-        "events", [event(member, "ev_stranger", participantId=stranger.participant.public_id)]
+        "events",
+        [event_record(member, "ev_stranger", participantId=stranger.participant.public_id)],
     )
     assert result.accepted == 0
     assert "did not take part in" in result.errors[0].errors[0]
 
 
 def test_it_rejects_a_mismatched_experiment(member):
-    result = ingest("events", [event(member, "ev_wrong_exp", experimentId="exp_solo_rating")])
+    result = ingest(
+        "events", [event_record(member, "ev_wrong_exp", experimentId="exp_solo_rating")]
+    )
     assert "belongs to exp_research_001, not exp_solo_rating" in result.errors[0].errors[0]
 
 
 def test_it_refuses_new_data_for_completed_experiments(world, member):
     Experiment.objects.filter(pk=world.experiment.pk).update(status="completed")
-    result = ingest("events", [event(member, "ev_late")])
+    result = ingest("events", [event_record(member, "ev_late")])
     assert result.accepted == 0
     assert "is completed and accepts no new data" in result.errors[0].errors[0]
 
@@ -198,8 +188,8 @@ def test_it_reports_ids_with_nul_characters_instead_of_looking_them_up(member):
     result = ingest(
         "events",
         [
-            event(member, "ev_nul_room", sessionId="room\x00x"),
-            event(member, "ev_nul_person", participantId="user\x00x"),
+            event_record(member, "ev_nul_room", sessionId="room\x00x"),
+            event_record(member, "ev_nul_person", participantId="user\x00x"),
         ],
     )
     assert result.accepted == 0

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from data_browser.ingest import ingest
 from data_browser.models import RoomParticipant
 from exports.models import Status
-from tests.data_browser.test_ingest import event
+from tests.factories import event_record
 
 pytestmark = pytest.mark.django_db
 
@@ -90,8 +90,8 @@ def test_ingested_records_by_type_and_outcome(client, metrics_on, world):
         0
     ]
     before = scrape(client)
-    ingest("events", [event(member, "ev_metrics_1"), event(member, "ev_metrics_2")])
-    ingest("events", [event(member, "ev_metrics_1"), {"id": "ev_metrics_bad"}])
+    ingest("events", [event_record(member, "ev_metrics_1"), event_record(member, "ev_metrics_2")])
+    ingest("events", [event_record(member, "ev_metrics_1"), {"id": "ev_metrics_bad"}])
     after = scrape(client)
     name = "hyperstudy_ingest_records_total"
     for outcome, added in (("accepted", 2), ("duplicate", 1), ("rejected", 1)):
