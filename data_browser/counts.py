@@ -7,7 +7,9 @@ Who keeps them right: ingest adds what each batch stored, inside the batch's tra
 data removes the scope's rows (``forget``: none of its records is left); experiments, rooms
 and participants deleted take their rows along (foreign keys). Records written around these
 paths (raw SQL, a database shell, ``bulk_create``) are counted again by ``recount`` (the
-``recount_records`` command). A rolled-back transaction takes its increments with it.
+``recount_records`` command), which also changes the experiments' data stamps
+(``versions.bump``), so totals cached from the old counts are not served again. A
+rolled-back transaction takes its increments with it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from django.db.models import Count, Q, Sum
 from django.db.models.signals import post_save
 
 from . import datatypes as T
-from .models import RecordCount
+from . import versions
+from .models import Experiment, RecordCount
 
 Key = tuple[int, int, int | None]  # experiment, room and participant (None: no participant)
 UPSERT_ROWS = 500
@@ -159,4 +162,5 @@ def recount(experiments: Iterable[int] | None = None) -> int:
                 )
                 counted += n
         RecordCount.objects.bulk_create(new, batch_size=1000)
+        versions.bump(ids if ids is not None else Experiment.objects.values_list("pk", flat=True))
     return counted

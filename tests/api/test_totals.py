@@ -10,7 +10,7 @@ from data_browser import datatypes as T
 from data_browser.governance.deletion import Scope, delete_data
 from data_browser.ingest import ingest
 from data_browser.models import Event, RoomParticipant
-from tests.factories import event_record
+from tests.factories import bulk_events, event_record
 
 pytestmark = pytest.mark.django_db
 
@@ -51,6 +51,17 @@ def test_it_counts_again_after_ingest_and_deletion(
         delete_data(world.user("owner"), Scope(world.experiment, room=world.room))
     assert api(room_path, key).status_code == 404
     assert total(api, key, exp_path) == exp_before + 1 - (room_before + 1)
+
+
+def test_a_recount_of_records_written_around_ingest_is_served_at_once(
+    world, make_key, api, django_capture_on_commit_callbacks
+):
+    key = make_key("owner")
+    exp_path = f"/data/events/experiment/{world.experiment.public_id}"
+    before = total(api, key, exp_path)  # counted and kept
+    with django_capture_on_commit_callbacks(execute=True):
+        bulk_events(world, 3, prefix="recounted")  # bulk_create, then counts.recount
+    assert total(api, key, exp_path) == before + 3
 
 
 @pytest.mark.parametrize(
