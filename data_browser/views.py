@@ -105,11 +105,18 @@ class Scope:
         return scope
 
     def totals(self) -> dict[str, int]:
-        """The reader's records of the scope per data type key, read from the counts."""
+        """The reader's records of the scope per data type key, read from the counts (a sum
+        over the scope's count rows) and kept until the experiment's data changes, like the
+        API's totals."""
         scope = self.counted()
         if scope is None:
             return {dt.key: 0 for dt in T.DATA_TYPES}
-        return counts.totals(**scope)
+        return versions.derived(
+            "browse:totals",
+            [self.experiment.pk],
+            repr(sorted(scope.items())),
+            lambda: counts.totals(**scope),
+        )
 
     def visibility_key(self) -> str:
         """Identifies what this user's records of the scope are: all of them for members, one
@@ -272,7 +279,8 @@ def _table_page(
 
 def tab_counts(request: HttpRequest, scope: Scope) -> dict[str, str]:
     """Exact record counts for the tab labels, read from the counts kept with the records
-    (one query, however many records), so they are current after every ingest."""
+    (``Scope.totals``: one query however many records, none while the data is unchanged),
+    so they are current after every ingest."""
     return {key: f"{n:,}" for key, n in scope.totals().items()}
 
 

@@ -35,7 +35,7 @@ from data_browser.models import (
     RoomParticipant,
 )
 from tests.conftest import login_client
-from tests.factories import ChatMessageFactory, bulk_events
+from tests.factories import ChatMessageFactory, bulk_events, event_record
 from tests.governance.conftest import private_media  # noqa: F401  (a storage of the test's own)
 
 pytestmark = pytest.mark.django_db
@@ -262,6 +262,22 @@ def test_the_dashboard_tabs_and_match_line_read_the_counts(client, world):
     matched = Event.objects.filter(experiment=world.experiment, event_type="rating.change")
     total = Event.objects.filter(experiment=world.experiment).count()
     assert f"<strong>{matched.count():,}</strong> of {total:,} events match" in body
+
+
+def test_the_tab_counts_are_read_once_and_again_after_ingest(
+    client, world, django_capture_on_commit_callbacks
+):
+    login_client(client, world, "owner")
+    data = reverse("data_browser:experiment_data", args=[world.experiment.public_id])
+    before = tab_count(client, data, T.EVENTS)
+    with CaptureQueriesContext(connection) as queries:
+        assert tab_count(client, data, T.EVENTS) == before
+    kept_table = RecordCount._meta.db_table
+    assert not [q for q in queries.captured_queries if kept_table in q["sql"]]
+    member = RoomParticipant.objects.filter(room=world.room).select_related("participant")[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert ingest("events", [event_record(member, "ev_tab_count")]).accepted == 1
+    assert tab_count(client, data, T.EVENTS) == before + 1
 
 
 def test_a_participant_account_reads_the_counts_of_its_own_records(client, world):
