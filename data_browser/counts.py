@@ -94,8 +94,7 @@ def total(
 ) -> int:
     """How many records of ``dt`` the scope holds: all of the experiments', narrowed to one
     room and/or one participant."""
-    rows = _rows(experiments, room, participant).filter(data_type=dt.key)
-    return rows.aggregate(n=Sum("records"))["n"] or 0
+    return totals(experiments=experiments, room=room, participant=participant)[dt.key]
 
 
 def totals(
@@ -104,7 +103,7 @@ def totals(
     room: int | None = None,
     participant: int | None = None,
 ) -> dict[str, int]:
-    """``total`` of every data type at once (one query), by data type key."""
+    """How many records of every data type the scope holds (one query), by data type key."""
     found = dict(
         _rows(experiments, room, participant)
         .order_by()
@@ -112,6 +111,20 @@ def totals(
         .annotate(n=Sum("records"))
     )
     return {dt.key: found.get(dt.key, 0) for dt in T.DATA_TYPES}
+
+
+def kept_totals(
+    *, experiments: Iterable[int], room: int | None = None, participant: int | None = None
+) -> dict[str, int]:
+    """``totals``, kept until the experiments' data changes (``versions``): what the API's
+    unfiltered totals and the dashboard's tab counts read."""
+    ids = sorted(set(experiments))
+    return versions.derived(
+        "totals",
+        ids,
+        repr((ids, room, participant)),
+        lambda: totals(experiments=ids, room=room, participant=participant),
+    )
 
 
 def by_room(

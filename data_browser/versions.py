@@ -1,7 +1,8 @@
 """A version stamp per experiment's data, changed whenever records are added or deleted.
 
-Cached answers derived from the records (exact totals of API scopes and of filtered
-selections, in the API and in the dashboard's "N of M match") put the stamps of their
+Cached answers derived from the records (the totals of whole scopes, ``counts.kept_totals``,
+read by the API and the tab counts; the counts of filtered selections, in the API and in the
+dashboard's "N of M match"; the API's sparse index of deep offsets) put the stamps of their
 experiments in their cache key, so a write makes them miss at once; the cache lifetime is
 only a safety net for writes made around the product (e.g. in a database shell).
 """
@@ -31,7 +32,9 @@ def stamp(experiment_ids: Iterable[int]) -> str:
     return ".".join(str(found.get(_key(i), 0)) for i in ids)
 
 
-def derived(kind: str, experiment_ids: Iterable[int], described: str, make: Callable[[], Any]):
+def derived(
+    kind: str, experiment_ids: Iterable[int], described: str, make: Callable[[], Any]
+) -> Any:
     """What ``make`` derives from the records of the experiments, kept until their records
     change: under ``kind``, their stamps and a digest of ``described`` (what was asked)."""
     ids = list(experiment_ids)

@@ -105,18 +105,12 @@ class Scope:
         return scope
 
     def totals(self) -> dict[str, int]:
-        """The reader's records of the scope per data type key, read from the counts (a sum
-        over the scope's count rows) and kept until the experiment's data changes, like the
-        API's totals."""
+        """The reader's records of the scope per data type key, read from the counts and kept
+        until the experiment's data changes, as the API's totals are."""
         scope = self.counted()
         if scope is None:
             return {dt.key: 0 for dt in T.DATA_TYPES}
-        return versions.derived(
-            "browse:totals",
-            [self.experiment.pk],
-            repr(sorted(scope.items())),
-            lambda: counts.totals(**scope),
-        )
+        return counts.kept_totals(**scope)
 
     def visibility_key(self) -> str:
         """Identifies what this user's records of the scope are: all of them for members, one

@@ -310,13 +310,7 @@ def total(sel: Selection) -> int:
     under what the counts know it by, a filtered one under its SQL."""
     if sel.counted is None:
         return versions.count(sel.queryset, sel.experiment_ids)
-    counted = sel.counted
-    return versions.derived(
-        "api:total",
-        sel.experiment_ids,
-        f"{sel.dt.key}\x1f{sorted(counted.items())!r}",
-        lambda: counts.total(sel.dt, **counted),
-    )
+    return counts.kept_totals(**sel.counted)[sel.dt.key]
 
 
 @dataclass
