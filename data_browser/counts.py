@@ -94,7 +94,7 @@ def total(
 ) -> int:
     """How many records of ``dt`` the scope holds: all of the experiments', narrowed to one
     room and/or one participant."""
-    return totals(experiments=experiments, room=room, participant=participant)[dt.key]
+    return totals(experiments=experiments, room=room, participant=participant, types=[dt])[dt.key]
 
 
 def totals(
@@ -102,28 +102,36 @@ def totals(
     experiments: Iterable[int] | None = None,
     room: int | None = None,
     participant: int | None = None,
+    types: Iterable[T.DataType] | None = None,
 ) -> dict[str, int]:
-    """How many records of every data type the scope holds (one query), by data type key."""
-    found = dict(
-        _rows(experiments, room, participant)
-        .order_by()
-        .values_list("data_type")
-        .annotate(n=Sum("records"))
-    )
-    return {dt.key: found.get(dt.key, 0) for dt in T.DATA_TYPES}
+    """How many records of each of ``types`` (every data type without) the scope holds, by
+    data type key: one query, which reads only the rows of the types asked for."""
+    wanted = T.DATA_TYPES if types is None else list(types)
+    rows = _rows(experiments, room, participant)
+    if types is not None:
+        rows = rows.filter(data_type__in=[dt.key for dt in wanted])
+    found = dict(rows.order_by().values_list("data_type").annotate(n=Sum("records")))
+    return {dt.key: found.get(dt.key, 0) for dt in wanted}
 
 
 def kept_totals(
-    *, experiments: Iterable[int], room: int | None = None, participant: int | None = None
+    *,
+    experiments: Iterable[int],
+    room: int | None = None,
+    participant: int | None = None,
+    types: Iterable[T.DataType] | None = None,
 ) -> dict[str, int]:
     """``totals``, kept until the experiments' data changes (``versions``): what the API's
-    unfiltered totals and the dashboard's tab counts read."""
+    unfiltered totals (of the type read) and the dashboard's tab counts (of every type)
+    read."""
     ids = sorted(set(experiments))
+    types = None if types is None else list(types)
+    keys = None if types is None else [dt.key for dt in types]
     return versions.derived(
         "totals",
         ids,
-        repr((ids, room, participant)),
-        lambda: totals(experiments=ids, room=room, participant=participant),
+        repr((ids, room, participant, keys)),
+        lambda: totals(experiments=ids, room=room, participant=participant, types=types),
     )
 
 

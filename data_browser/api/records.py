@@ -310,7 +310,7 @@ def total(sel: Selection) -> int:
     under what the counts know it by, a filtered one under its SQL."""
     if sel.counted is None:
         return versions.count(sel.queryset, sel.experiment_ids)
-    return counts.kept_totals(**sel.counted)[sel.dt.key]
+    return counts.kept_totals(types=[sel.dt], **sel.counted)[sel.dt.key]
 
 
 @dataclass

@@ -135,6 +135,16 @@ def test_the_demo_goes_through_ingest_and_its_counts_are_exact(world):
         assert counts.total(dt, experiments=[world.experiment.pk]) == expected
 
 
+def test_totals_of_some_types_read_only_theirs(world, django_assert_num_queries):
+    every = counts.totals(experiments=[world.experiment.pk])
+    some = counts.totals(experiments=[world.experiment.pk], types=[T.EVENTS, T.CHAT])
+    assert some == {"events": every["events"], "chat": every["chat"]}
+    assert every["events"] > 0
+    with django_assert_num_queries(1) as captured:
+        counts.totals(experiments=[world.experiment.pk], types=[T.EVENTS])
+    assert "'events'" in captured.captured_queries[0]["sql"]
+
+
 def test_ingest_adds_what_it_stored_and_a_replay_adds_nothing(
     client, world, django_capture_on_commit_callbacks
 ):
