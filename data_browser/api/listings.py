@@ -23,7 +23,18 @@ from typing import Any, Literal
 import orjson
 from django.conf import settings
 from django.db import connection
-from django.db.models import BigIntegerField, Case, Count, F, Func, Min, QuerySet, When
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    CharField,
+    Count,
+    F,
+    Func,
+    Min,
+    QuerySet,
+    Value,
+    When,
+)
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Field, Query, Schema
@@ -58,6 +69,12 @@ PARTICIPANT_COLUMNS = {
     "name": "participant__display_name",
     "email": "participant__email",
 }
+
+
+def _selected(columns: dict[str, str], sc: Scope) -> dict[str, Any]:
+    """What to select for ``columns`` of ``sc``: every row is of the scope's experiment, so its
+    id is a constant instead of a join."""
+    return {**columns, "experimentId": Value(sc.experiment.public_id, output_field=CharField())}
 
 
 class ListingParams(Schema):
@@ -108,6 +125,7 @@ def _page_schema(listing: T.Listing) -> type[Schema]:
 class Scope:
     experiment: Experiment
     rooms: QuerySet
+    participants: QuerySet  # the rooms' participants, restricted through the room join
     deidentified: bool
     policy: Policy  # how the reader sees the experiment's participants and rooms
 
@@ -124,10 +142,12 @@ def _scope(request: HttpRequest, listing: T.Listing, scope: str, scope_id: str) 
     if scope == "experiment":
         experiment = reader.experiment(scope_id)
         rooms = reader.rooms().filter(experiment=experiment)
+        participants = reader.room_participants().filter(room__experiment=experiment)
     else:
         room = reader.room(scope_id)
         experiment = room.experiment
         rooms = reader.rooms().filter(pk=room.pk)
+        participants = reader.room_participants().filter(room=room)
     try:
         reader.require_right(experiment)
     except access.RightMissing as exc:
@@ -135,6 +155,7 @@ def _scope(request: HttpRequest, listing: T.Listing, scope: str, scope_id: str) 
     return Scope(
         experiment,
         rooms,
+        participants,
         deidentified=not reader.sees_identifiers(experiment),
         policy=reader.policy(experiment),
     )
@@ -168,14 +189,14 @@ def _room_rows(sc: Scope) -> QuerySet:
 
 
 def _participant_rows(sc: Scope) -> QuerySet:
-    return RoomParticipant.objects.filter(room__in=sc.rooms).annotate(
+    return sc.participants.annotate(
         completed_at=Case(When(status=RoomParticipant.Status.COMPLETED, then=F("room__ended_at")))
     )
 
 
 def _rooms(sc: Scope, sort: str, order: str) -> tuple[QuerySet, Any]:
     qs = _room_rows(sc).order_by(*_ordering(ROOM_COLUMNS[sort], order))
-    qs = qs.values_list(*ROOM_COLUMNS.values())
+    qs = qs.values_list(*_selected(ROOM_COLUMNS, sc).values())
 
     def to_records(rows: Iterable[tuple]) -> Iterable[dict]:
         for room_id, exp_id, status, start, end, count in rows:
@@ -199,7 +220,7 @@ def _rooms(sc: Scope, sort: str, order: str) -> tuple[QuerySet, Any]:
 
 
 def _participants(sc: Scope, sort: str, order: str) -> tuple[Any, Any]:
-    qs = _participant_rows(sc).values_list(*PARTICIPANT_COLUMNS.values())
+    qs = _participant_rows(sc).values_list(*_selected(PARTICIPANT_COLUMNS, sc).values())
     names = list(PARTICIPANT_COLUMNS)
 
     def to_records(rows: Iterable[tuple]) -> Iterable[dict]:
@@ -262,16 +283,20 @@ def _built_page(
     if listing is T.ROOMS:
         counted, rows, columns = sc.rooms, _room_rows(sc), ROOM_COLUMNS
     else:
-        counted = RoomParticipant.objects.filter(room__in=sc.rooms)
+        counted = sc.participants
         rows, columns = _participant_rows(sc), PARTICIPANT_COLUMNS
+    selected = _selected(columns, sc)
     values = {}
     for i, f in enumerate(listing.fields):
+        column = selected.get(f.name)
         if f.name in MADE:
             values[f"f{i}"] = MADE[f.name]
+        elif not isinstance(column, str):
+            values[f"f{i}"] = column
         elif f.kind == T.DATETIME:
-            values[f"f{i}"] = IsoUtc(F(columns[f.name]))
+            values[f"f{i}"] = IsoUtc(F(column))
         else:
-            values[f"f{i}"] = F(columns[f.name])
+            values[f"f{i}"] = F(column)
     page = rows.order_by(*_ordering(columns[sort], order)).values(**values)
     count_sql, count_params = _sql(counted.order_by().values("pk"))
     start_sql, start_params = _sql(sc.rooms.order_by().values("started_at"))
