@@ -72,7 +72,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from common import EXPERIMENT, ROOT, gunicorn, line, timed
+from common import EXPERIMENT, ROOT, analyze, gunicorn, line, timed
 
 PER_PAGE = 50
 BASELINE = "039dda3"
@@ -117,11 +117,7 @@ def main() -> None:
     settings.ALLOWED_HOSTS = ["*"]
     call_command("migrate", verbosity=0)
     call_command("seed_demo", scale=args.scale, verbosity=0)
-    with connection.cursor() as cursor:
-        for table in ("room", "participant", "roomparticipant", "membership", "experiment"):
-            cursor.execute(f"ANALYZE data_browser_{table}")
-        for dt in T.DATA_TYPES:
-            cursor.execute(f"ANALYZE {dt.model._meta.db_table}")
+    analyze()
 
     dt = T.EVENTS
     experiment = Experiment.objects.get(public_id=EXPERIMENT)

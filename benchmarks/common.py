@@ -85,6 +85,30 @@ DEID_EXPERIMENTS = ("exp_deid_1x", "exp_deid_4x")
 DEID_PEOPLE_PER_ROOM = 4
 
 
+def analyze(*, vacuum: bool = False) -> None:
+    """The statistics autovacuum keeps (it is off on some machines): without them PostgreSQL
+    plans a freshly loaded million rows, or a thousand participants, as if they were a few
+    hundred. ``vacuum``: the record tables vacuumed too (the visibility map of its steady
+    state)."""
+    from django.db import connection
+
+    from data_browser import datatypes as T
+
+    with connection.cursor() as cursor:
+        for table in (
+            "experiment",
+            "membership",
+            "room",
+            "participant",
+            "roomparticipant",
+            "recordcount",
+        ):
+            cursor.execute(f"ANALYZE data_browser_{table}")
+        for dt in T.DATA_TYPES:
+            verb = "VACUUM (ANALYZE)" if vacuum else "ANALYZE"
+            cursor.execute(f"{verb} {dt.model._meta.db_table}")
+
+
 def seed_deid(rooms: int, events: int) -> None:
     """Create (once) exp_deid_1x with ``rooms`` rooms and exp_deid_4x with four times as many,
     each room with 4 participants of ``events`` events whose text and payloads name them (as
