@@ -169,6 +169,23 @@ class Aggregate:
     participants: str = "Distinct participants in the group"
 
 
+@dataclass(frozen=True)
+class InForce:
+    """What a record's own page shows beside it: the latest record of another type (``of``,
+    a data type key) of the same participant in the same room at or before the record's time,
+    its ``fields`` and the object ``variables`` as fields (an event's component snapshot: the
+    variables as they stood when it happened). The words are the section's."""
+
+    of: str
+    fields: tuple[str, ...]
+    variables: str
+    title: str
+    explained: str
+    no_variables: str
+    none_found: str
+    none_found_why: str
+
+
 BIN = "binStart"
 BIN_MS = 1000  # width of the time bins an aggregate averages samples in
 
@@ -196,6 +213,7 @@ class DataType:
     # details the export and the expanded row carry, so that a page fits its frame.
     hidden: tuple[str, ...] = ()
     band_field: str = ""  # the field whose value colours a table row (presentations.drift_band)
+    in_force: InForce | None = None  # shown on a record's own page (record_detail_of)
 
     def __post_init__(self) -> None:
         aggregated = ()
@@ -294,6 +312,19 @@ EVENTS = DataType(
     expected=("category", "componentId"),
     enrich=True,
     hidden=("id", "componentId", "participantRole"),
+    in_force=InForce(
+        of="components",
+        fields=("componentId", "componentType", "stateId", "timestamp", "onset"),
+        variables="variableSnapshot",
+        title="Variable states at the time of the event",
+        explained="The latest component snapshot of this participant in this room at or before "
+        "the event",
+        no_variables="The snapshot holds no variables.",
+        none_found="No component snapshot before this event.",
+        none_found_why="Nothing had recorded the variables of this participant in this room at "
+        "or before this moment (events before the first component, or events without a "
+        "participant).",
+    ),
     aggregate=Aggregate(
         "events_summary",
         group=(("eventType", "Type of event"), ("componentId", "Component id")),
@@ -568,6 +599,10 @@ DATA_TYPES: tuple[DataType, ...] = (
     COMPONENTS,
 )
 BY_KEY = {dt.key: dt for dt in DATA_TYPES}
+for _dt in DATA_TYPES:  # what a page shows beside a record names real fields (at import)
+    if _dt.in_force is not None:
+        for _name in (*_dt.in_force.fields, _dt.in_force.variables):
+            BY_KEY[_dt.in_force.of].get_field(_name)
 
 # The event categories (the events ``category`` filter), and the event types each one
 # covers by prefix, for records that were stored without a category.

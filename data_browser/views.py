@@ -598,9 +598,10 @@ class RecordDetail:
     record: dict[str, Any]
     fields: list[tuple[T.Field, Any]]
     raw: str
-    snapshot: dict[str, Any] | None = None  # events: the component snapshot in force then
+    # The record of ``dt.in_force`` in force at its time (an event's component snapshot).
+    snapshot: dict[str, Any] | None = None
     snapshot_fields: list[tuple[T.Field, Any]] | None = None
-    snapshot_dt: T.DataType = T.COMPONENTS
+    snapshot_dt: T.DataType | None = None
 
 
 def _shown(request: HttpRequest, scope: Scope, dt: T.DataType, row) -> dict[str, Any]:
@@ -608,19 +609,22 @@ def _shown(request: HttpRequest, scope: Scope, dt: T.DataType, row) -> dict[str,
     return scope.policy.records(dt, [record])[0]
 
 
-def _snapshot_in_force(request: HttpRequest, scope: Scope, room_id, participant_id, timestamp):
-    """The latest component snapshot of the participant in the room at or before ``timestamp``
-    (the variables as they stood when the event happened), or None."""
+def _in_force(
+    request: HttpRequest, scope: Scope, dt: T.DataType, room_id, participant_id, timestamp
+):
+    """The latest record of ``dt`` of the participant in the room at or before ``timestamp``
+    (for ``DataType.in_force``: the variables as they stood when the record was made), or
+    None."""
     if participant_id is None:
         return None
     row = (
-        scope.records(T.COMPONENTS)
+        scope.records(dt)
         .filter(room_id=room_id, participant_id=participant_id, timestamp__lte=timestamp)
         .order_by("-timestamp", "-id")
-        .values_list(*T.COMPONENTS.columns)
+        .values_list(*dt.columns)
         .first()
     )
-    return _shown(request, scope, T.COMPONENTS, row) if row is not None else None
+    return _shown(request, scope, dt, row) if row is not None else None
 
 
 def record_detail_of(request: HttpRequest, scope: Scope, tab: str, pk: str) -> RecordDetail:
@@ -646,14 +650,14 @@ def record_detail_of(request: HttpRequest, scope: Scope, tab: str, pk: str) -> R
         [(f, record.get(f.name)) for f in dt.fields],
         formats.json_text(record),
     )
-    if dt is T.EVENTS:
-        snapshot = _snapshot_in_force(request, scope, room_id, participant_id, timestamp)
+    if dt.in_force is not None:
+        other = T.BY_KEY[dt.in_force.of]
+        detail.snapshot_dt = other
+        snapshot = _in_force(request, scope, other, room_id, participant_id, timestamp)
         if snapshot is not None:
             detail.snapshot = snapshot
             detail.snapshot_fields = [
-                (f, snapshot.get(f.name))
-                for f in T.COMPONENTS.fields
-                if f.name in ("componentId", "componentType", "stateId", "timestamp", "onset")
+                (f, snapshot.get(f.name)) for f in other.fields if f.name in dt.in_force.fields
             ]
     return detail
 
