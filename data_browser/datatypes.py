@@ -229,6 +229,11 @@ class DataType:
             self.get_field(name)  # a renamed field fails at import, not in a panel or export
 
     @property
+    def has_scale(self) -> bool:
+        """Ratings on a scale whose bounds each row carries (``scaleMin``, ``scaleMax``)."""
+        return {"scaleMin", "scaleMax"} <= {f.name for f in self.fields}
+
+    @property
     def has_media(self) -> bool:
         """Records with a media file (a signed link when read, a file in exports)."""
         return any(f.kind == URL for f in self.fields)

@@ -75,7 +75,7 @@ def _notes(plan: Plan, dt: T.DataType, f: T.Field) -> str:
             if plan.job.include_media
             else "signed link, valid for a limited time; empty without identifiers"
         )
-    if f.name in ("scaleMin", "scaleMax", "value") and dt.key in ("continuous", "sparse"):
+    if f.name in ("scaleMin", "scaleMax", "value") and dt.has_scale:
         notes.append("rating scale bounds are given per row in scaleMin and scaleMax")
     if "sampling" in dt.notes and f.name == "timestamp":
         notes.append(dt.notes["sampling"])
@@ -88,7 +88,7 @@ def rating_scales(plan: Plan) -> dict[str, dict[str, Any]]:
     """Scale bounds per rating component in the export, for metadata.json."""
     scales: dict[str, dict[str, Any]] = {}
     for dt in plan.types:
-        if dt.key not in ("continuous", "sparse"):
+        if not dt.has_scale:
             continue
         rows = (
             plan.records_qs(dt)
