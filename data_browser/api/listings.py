@@ -50,17 +50,19 @@ from . import errors, records
 from .schemas import MAX_OFFSET, Metadata, record_schema
 from .views import ERRORS, NDJSON, VERSION, api, envelope, stream
 
-ROOM_COLUMNS = {
+# The listings' columns: the path of each stored one, None for the scope's experiment id, which
+# every row shares and is selected as a constant instead of a join (``_selected``).
+ROOM_COLUMNS: dict[str, str | None] = {
     "roomId": "public_id",
-    "experimentId": "experiment__public_id",
+    "experimentId": None,
     "status": "status",
     "startTime": "started_at",
     "endTime": "ended_at",
     "participantCount": "participant_count",
 }
-PARTICIPANT_COLUMNS = {
+PARTICIPANT_COLUMNS: dict[str, str | None] = {
     "participantId": "participant__public_id",
-    "experimentId": "room__experiment__public_id",
+    "experimentId": None,
     "roomId": "room__public_id",
     "role": "role",
     "status": "status",
@@ -71,10 +73,11 @@ PARTICIPANT_COLUMNS = {
 }
 
 
-def _selected(columns: dict[str, str], sc: Scope) -> dict[str, Any]:
-    """What to select for ``columns`` of ``sc``: every row is of the scope's experiment, so its
-    id is a constant instead of a join."""
-    return {**columns, "experimentId": Value(sc.experiment.public_id, output_field=CharField())}
+def _selected(columns: dict[str, str | None], sc: Scope) -> dict[str, Any]:
+    """What to select for ``columns`` of ``sc``, in their order: the stored ones by path, the
+    experiment id as the scope's."""
+    experiment = Value(sc.experiment.public_id, output_field=CharField())
+    return {name: experiment if path is None else path for name, path in columns.items()}
 
 
 class ListingParams(Schema):
