@@ -141,7 +141,7 @@ def create_key(
             "name": key.name,
             "scopes": chosen,
             "expires_at": T.iso(expires_at),
-            "experiments": [e.public_id for e in restricted],
+            "experiments": [e.public_id for e in restricted] or "any of the owner's",
         },
     )
     return key, raw

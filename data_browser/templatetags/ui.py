@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from django import template
-from django.template.defaultfilters import filesizeformat
+from django.template.defaultfilters import capfirst, filesizeformat
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
@@ -114,10 +115,42 @@ def json_fields(value: dict) -> SafeString:
     """A flat object (audit details) as a definition list of its keys and JSON values."""
     if not isinstance(value, dict):
         return json_value(value)
-    rows = format_html_join(
-        "", "<div><dt>{}</dt><dd>{}</dd></div>", ((k, json_value(v)) for k, v in value.items())
-    )
+    return _definitions((k, json_value(v)) for k, v in value.items())
+
+
+def _definitions(pairs: Iterable[tuple[Any, Any]]) -> SafeString:
+    rows = format_html_join("", "<div><dt>{}</dt><dd>{}</dd></div>", pairs)
     return format_html('<dl class="json-fields">{}</dl>', rows)
+
+
+# An audit detail that is a moment (``expires_at``, ``until``): ISO 8601 with a time of day.
+_ISO_MOMENT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
+
+
+@register.filter
+def audit_details(value: Any) -> SafeString:
+    """An audit entry's details in words: each key as a label, moments in the reader's zone,
+    lists as comma-separated values, yes and no, "—" for nothing; an object inside them (a
+    membership before and after a change) as a nested list, anything deeper as JSON."""
+    return _detail(value, depth=0)
+
+
+def _detail(value: Any, depth: int) -> SafeString:
+    if value is None or value == "" or value == []:
+        return mark_safe('<span class="muted">—</span>')
+    if isinstance(value, bool):
+        return format_html("{}", "yes" if value else "no")
+    if isinstance(value, int | float):
+        return format_html("{}", formats.number(value))
+    if isinstance(value, str):
+        return when(value) if _ISO_MOMENT.match(value) else format_html("{}", value)
+    if isinstance(value, list) and not any(isinstance(v, dict | list) for v in value):
+        return format_html_join(", ", "{}", ((_detail(v, depth + 1),) for v in value))
+    if isinstance(value, dict) and depth < 2:
+        return _definitions(
+            (capfirst(str(k).replace("_", " ")), _detail(v, depth + 1)) for k, v in value.items()
+        )
+    return json_value(value)
 
 
 @register.simple_tag

@@ -96,6 +96,31 @@ def test_it_filters_by_person_action_and_date(client, world, entries):
     assert "<html" not in partial.content.decode() and "user.created" in partial.content.decode()
 
 
+def test_details_read_in_words(client, world):
+    """A lab admin reads an entry's details as labels and values, not as JSON: moments in
+    their zone, lists joined, nothing as a dash, a membership's before and after nested."""
+    audit.record(
+        "api_key.created",
+        actor=world.user("owner"),
+        experiment=world.experiment,
+        details={
+            "expires_at": "2027-01-31T09:30:00+00:00",
+            "scopes": ["data:read", "exports:write"],
+            "experiments": [],
+            "self_granted": False,
+            "before": {"role": "viewer", "export_right": None},
+        },
+    )
+    client.force_login(world.user("labadmin"))
+    html = client.get(AUDIT, {"action": "api_key.created"}).content.decode()
+    assert "<dt>Expires at</dt>" in html and '<time datetime="2027-01-31T09:30:00+00:00"' in html
+    assert "<dd>data:read, exports:write</dd>" in html
+    assert "<dt>Self granted</dt><dd>no</dd>" in html
+    assert "<dt>Role</dt><dd>viewer</dd>" in html
+    for raw in ("null", "[]", "false", '"data:read"', "{"):
+        assert raw not in html.split("<tbody>")[1].split("</tbody>")[0], raw
+
+
 def test_it_exports_the_filtered_entries_as_neutralised_csv(client, world, entries):
     client.force_login(world.user("owner"))
     response = client.get(CSV, {"person": "owner"})
