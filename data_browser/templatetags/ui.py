@@ -130,8 +130,9 @@ _ISO_MOMENT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
 @register.filter
 def audit_details(value: Any) -> SafeString:
     """An audit entry's details in words: each key as a label, moments in the reader's zone,
-    lists as comma-separated values, yes and no, "—" for nothing; an object inside them (a
-    membership before and after a change) as a nested list, anything deeper as JSON."""
+    lists as comma-separated values, yes and no, "—" for nothing; a change (``before`` and
+    ``after``) as the fields it changed, ``old → new``; another object inside them as a
+    nested list, anything deeper as JSON."""
     return _detail(value, depth=0)
 
 
@@ -147,10 +148,32 @@ def _detail(value: Any, depth: int) -> SafeString:
     if isinstance(value, list) and not any(isinstance(v, dict | list) for v in value):
         return format_html_join(", ", "{}", ((_detail(v, depth + 1),) for v in value))
     if isinstance(value, dict) and depth < 2:
-        return _definitions(
-            (capfirst(str(k).replace("_", " ")), _detail(v, depth + 1)) for k, v in value.items()
-        )
+        pairs = [(_label(k), _detail(v, depth + 1)) for k, v in value.items() if k not in _CHANGE]
+        if all(k in value for k in _CHANGE):
+            pairs[:0] = _changes(value["before"], value["after"])
+        return _definitions(pairs)
     return json_value(value)
+
+
+_CHANGE = ("before", "after")
+
+
+def _label(key: Any) -> str:
+    return capfirst(str(key).replace("_", " "))
+
+
+def _changes(before: Any, after: Any) -> list[tuple[str, SafeString]]:
+    """A change as what it changed, ``old → new``: of two objects (a membership, a key) the
+    fields that differ, in the order of the old one."""
+    arrow = "{} \N{RIGHTWARDS ARROW} {}"
+    if not (isinstance(before, dict) and isinstance(after, dict)):
+        return [("Changed", format_html(arrow, _detail(before, 2), _detail(after, 2)))]
+    keys = [*before, *(k for k in after if k not in before)]
+    return [
+        (_label(k), format_html(arrow, _detail(before.get(k), 2), _detail(after.get(k), 2)))
+        for k in keys
+        if before.get(k) != after.get(k)
+    ]
 
 
 @register.simple_tag

@@ -98,7 +98,7 @@ def test_it_filters_by_person_action_and_date(client, world, entries):
 
 def test_details_read_in_words(client, world):
     """A lab admin reads an entry's details as labels and values, not as JSON: moments in
-    their zone, lists joined, nothing as a dash, a membership's before and after nested."""
+    their zone, lists joined, nothing as a dash, a change as what it changed."""
     audit.record(
         "api_key.created",
         actor=world.user("owner"),
@@ -108,7 +108,9 @@ def test_details_read_in_words(client, world):
             "scopes": ["data:read", "exports:write"],
             "experiments": [],
             "self_granted": False,
-            "before": {"role": "viewer", "export_right": None},
+            "before": {"user": "viewer", "role": "collaborator", "export_right": "aggregate"},
+            "after": {"user": "viewer", "role": "collaborator", "export_right": "deidentified"},
+            "limits": {"rows": 1000},
         },
     )
     client.force_login(world.user("labadmin"))
@@ -116,7 +118,9 @@ def test_details_read_in_words(client, world):
     assert "<dt>Expires at</dt>" in html and '<time datetime="2027-01-31T09:30:00+00:00"' in html
     assert "<dd>data:read, exports:write</dd>" in html
     assert "<dt>Self granted</dt><dd>no</dd>" in html
-    assert "<dt>Role</dt><dd>viewer</dd>" in html
+    assert "<dt>Export right</dt><dd>aggregate \N{RIGHTWARDS ARROW} deidentified</dd>" in html
+    assert "<dt>Role</dt>" not in html and "<dt>Before</dt>" not in html  # unchanged, folded
+    assert "<dt>Limits</dt><dd><dl" in html and "<dt>Rows</dt><dd>1,000</dd>" in html
     for raw in ("null", "[]", "false", '"data:read"', "{"):
         assert raw not in html.split("<tbody>")[1].split("</tbody>")[0], raw
 
