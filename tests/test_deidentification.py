@@ -21,7 +21,7 @@ from django.db.models import F
 
 from data_browser import datatypes as T
 from data_browser.api.keys import create_key
-from data_browser.identity import id_part, participant_code, record_code, room_code
+from data_browser.identity import ROOM_PREFIX, id_part, participant_code, record_code, room_code
 from data_browser.models import AuditEntry, DataRequest, Participant, Room
 from exports import services
 from exports.models import Status
@@ -107,6 +107,9 @@ def test_browse_pages_of_every_level_and_tab_hold_no_identifier(world, hostile, 
         f"/exports/new/?level=room&experiment={exp}&room={hostile_code}",
         f"/exports/new/?level=participant&experiment={exp}&room={hostile_code}&participant={alice}",
     ]
+    # The API's pages show examples with one of the reader's rooms, named as they name it.
+    key, raw = create_key(world.user(READER), name="scan", scopes=T.ALL_SCOPES)
+    pages += ["/keys/docs/", "/keys/", f"/keys/{key.pk}/", "/exports/", "/access/"]
     for url in pages:
         response = client.get(url)
         assert response.status_code == 200, url
@@ -117,6 +120,11 @@ def test_browse_pages_of_every_level_and_tab_hold_no_identifier(world, hostile, 
     room_page = client.get(f"/e/{exp}/r/{hostile_code}/data/?tab=chat").content.decode()
     assert alice in room_page and hostile_code in room_page
     assert record_code(exp, f"msg_hostile9f3k2a_{hostile.people[0].public_id}_0") in room_page
+    docs = client.get("/keys/docs/").content.decode()
+    example = re.search(rf"/data/events/room/{ROOM_PREFIX}[a-z2-7]{{16}}(?=\?)", docs)
+    assert example, "the API docs' example names a room by its code"
+    response = client.get(f"/api/v3{example.group(0)}", headers={"X-API-Key": raw})
+    assert response.status_code == 200, "and the example works with the reader's key"
 
 
 def test_expanded_rows_of_every_type_hold_no_identifier(world, hostile, client):

@@ -125,10 +125,17 @@ def _examples(base: str, room: str) -> list[tuple[str, str]]:
     ]
 
 
+def example_room(request: HttpRequest) -> str | None:
+    """The reader's latest room for code examples, named as the reader names it (its code
+    for a reader who sees codes: an example is an output like any other)."""
+    reader = access.for_request(request)
+    room = reader.rooms().select_related("experiment").order_by("-started_at").first()
+    return reader.room_ref(room.experiment, room.public_id) if room is not None else None
+
+
 @login_required
 def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
     key = keys.get_key(request.user, pk)
-    room = access.for_request(request).rooms().order_by("-started_at").first()
     context = {
         "title": f"API key {key.name}",
         "nav_section": "keys",
@@ -139,7 +146,7 @@ def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "requests_today": usage_today(key),
         "reach": keys.reach(key),
         "own": key.user_id == request.user.pk,
-        "examples": _examples(_base_url(request), room.public_id if room else "YOUR_ROOM_ID"),
+        "examples": _examples(_base_url(request), example_room(request) or "YOUR_ROOM_ID"),
     }
     return render(request, "keys/detail.html", context)
 
@@ -236,6 +243,6 @@ def api_docs(request: HttpRequest) -> HttpResponse:
         "data_types": T.DATA_TYPES,
         "parameters": parameters,
         "scopes": T.KEY_SCOPES,
-        "room": access.for_request(request).rooms().order_by("-started_at").first(),
+        "room": example_room(request),
     }
     return render(request, "api/docs.html", context)
