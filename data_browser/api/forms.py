@@ -40,10 +40,11 @@ class KeyDetailsForm(forms.Form):
         max_length=100, help_text="A descriptive name, e.g. 'Python Analysis Script'."
     )
     description = forms.CharField(
+        label="Description (optional)",
         max_length=1000,
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Optional: what the key is for.",
+        help_text="What the key is for, for whoever reviews the lab's keys.",
     )
     scopes = forms.MultipleChoiceField(
         choices=SCOPE_CHOICES,
@@ -63,10 +64,11 @@ class ApiKeyForm(KeyDetailsForm):
         help_text="The expiry cannot be changed later: create a new key instead.",
     )
     experiments = forms.ModelMultipleChoiceField(
+        label="Only these experiments (optional)",
         queryset=None,
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Optional: only these experiments (default: all you are a member of).",
+        help_text="None ticked: every experiment you are a member of, now and later.",
     )
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
