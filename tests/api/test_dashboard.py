@@ -97,6 +97,25 @@ def client_post_ingest(api, key):
 
 
 @pytest.mark.django_db
+def test_key_times_read_in_the_readers_zone(world, client, make_key):
+    """The list and a key's page show its times in the zone the reader chose, labelled with
+    it (they said UTC whatever the zone was)."""
+    from zoneinfo import ZoneInfo
+
+    from data_browser.models import Profile
+
+    soon = timezone.now() + timedelta(days=3)
+    key = keys.authenticate(make_key(scopes=("read:events",), expires_at=soon))
+    Profile.objects.filter(user=world.user("owner")).update(time_zone="Asia/Tokyo")
+    client.force_login(world.user("owner"))
+    expires = key.expires_at.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M")
+    page = client.get(f"/keys/{key.pk}/").content.decode()
+    assert f"{expires} (Asia/Tokyo)" in page and "UTC" not in page.split("<h2>")[0]
+    listing = client.get("/keys/").content.decode()
+    assert "Last used (Asia/Tokyo)" in listing and expires in listing
+
+
+@pytest.mark.django_db
 def test_details_show_status_usage_and_examples_for_this_server(world, client, make_key, api):
     raw = make_key(scopes=("read:events",))
     key = keys.authenticate(raw)
