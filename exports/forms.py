@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 
 from data_browser import datatypes as T
 from data_browser.access import Anonymization
@@ -17,6 +18,15 @@ FORMAT_HELP = {
     Format.JSON: "The API's data + metadata envelope (several types, or a filtered tab: a ZIP "
     "with metadata.json).",
     Format.ZIP: "A folder per room, metadata.json and a data dictionary.",
+}
+MODE_HELP = {
+    Anonymization.KEEP: "Participant ids, names, e-mail and IP addresses as recorded: the "
+    "file is personal data.",
+    Anonymization.REMOVE: "Participants, rooms and record ids by codes (the same in every "
+    "de-identified file, page and API answer, so they join); names, e-mail and IP addresses "
+    "removed, also from ids, labels, free text and payloads.",
+    Anonymization.AGGREGATE: "Counts and summary statistics (per event type, component, "
+    "state…), no rows; a group of fewer than {min_group} participants is left out.",
 }
 
 
@@ -62,8 +72,18 @@ class ExportForm(forms.Form):
             "Unknown format %(value)s; choose csv, json or zip."
         )
 
-    def offered_modes(self) -> list[tuple[str, str]]:
-        return [(v, label) for v, label in Anonymization.choices if v in self.allowed_modes]
+    def format_options(self) -> list[tuple[str, str, str]]:
+        """Each format with what its file holds."""
+        return [(v, label, FORMAT_HELP[v]) for v, label in Format.choices]
+
+    def offered_modes(self) -> list[tuple[str, str, str]]:
+        """The identifier modes the reader's export right allows, with what each does."""
+        min_group = settings.AGGREGATE_MIN_GROUP
+        return [
+            (v, label, MODE_HELP[v].format(min_group=min_group))
+            for v, label in Anonymization.choices
+            if v in self.allowed_modes
+        ]
 
     def service_kwargs(self) -> dict:
         data = self.cleaned_data

@@ -26,7 +26,7 @@ from hyperstudy_dash.confirm import Confirmation, confirmation_page, confirmed
 from hyperstudy_dash.htmx import render_page
 
 from . import contextual, services
-from .forms import FILTER_PREFIX, FORMAT_HELP, ExportForm, filters_in
+from .forms import FILTER_PREFIX, ExportForm, filters_in
 from .models import Level
 
 
@@ -86,7 +86,6 @@ def _render_dialog(
         "participant_shown": _participant_shown(request, scope),
         "room_shown": _room_shown(request, scope),
         "error": error,
-        "format_help": FORMAT_HELP,
         "data_types": T.DATA_TYPES,
         "single_type": scope["level"] == Level.TYPE or bool(filters),
         "filters": [(FILTER_PREFIX + name, value) for name, value in filters.items()],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from django.template import Context, Template
 from django.test import RequestFactory
 from django.urls import reverse
@@ -89,6 +90,10 @@ def test_the_dialog_offers_only_the_modes_of_the_users_right(client, world):
     assert 'value="remove"' in html and 'value="aggregate"' in html
     assert 'value="keep"' not in html
     assert "include_media" not in html
+    # Each offered mode says what it does (the minimum group size from the settings).
+    assert "names, e-mail and IP addresses removed" in html
+    assert f"fewer than {settings.AGGREGATE_MIN_GROUP} participants is left out" in html
+    assert "as recorded: the file is personal data" not in html
     full = client.get(url)
     assert "<html" in full.content.decode() and 'value="remove"' in full.content.decode()
 
