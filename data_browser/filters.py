@@ -160,7 +160,10 @@ class RecordFilter(df.FilterSet):
     onsetFrom = _onset_filter("gte", "Onset from (ms)", "e.g. -5000")
     onsetTo = _onset_filter("lte", "Onset to (ms)", "e.g. 60000")
     issue = df.ChoiceFilter(
-        choices=quality.ISSUE_CHOICES, method="with_issue", label="Quality issue", empty_label="—"
+        choices=quality.ISSUE_CHOICES,
+        method="with_issue",
+        label="Quality issue",
+        empty_label="All records",
     )
 
     def with_issue(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
