@@ -214,6 +214,9 @@ class DataType:
     hidden: tuple[str, ...] = ()
     band_field: str = ""  # the field whose value colours a table row (presentations.drift_band)
     in_force: InForce | None = None  # shown on a record's own page (record_detail_of)
+    # What the tab shows besides the table, from the page's records (presentations.EXTRAS):
+    # "transcript" (chat as a conversation), "cards" (recordings), "summary" (sync), or "".
+    shown_as: str = ""
 
     def __post_init__(self) -> None:
         aggregated = ()
@@ -397,6 +400,7 @@ RECORDINGS = DataType(
         _f("format", STR, "Container format, e.g. mp4", "format"),
         _f("resolution", STR, "Video resolution, e.g. 1280x720", "resolution"),
     ),
+    shown_as="cards",
 )
 
 CHAT = DataType(
@@ -431,6 +435,7 @@ CHAT = DataType(
         ),
         _f("messageType", STR, "Kind of message, e.g. text", "message_type"),
     ),
+    shown_as="transcript",
 )
 
 CONTINUOUS_RATINGS = DataType(
@@ -551,6 +556,7 @@ SYNC = DataType(
         _f("latency", FLOAT, "Network latency", "latency", unit="ms"),
         _f("bufferHealth", FLOAT, "Buffer health from 0 to 1", "buffer_health"),
     ),
+    shown_as="summary",
 )
 
 COMPONENTS = DataType(

@@ -7,6 +7,7 @@ aggregate query over the filtered scope), through the same access path as the ta
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,12 +127,19 @@ def recording_cards(records: list[dict]) -> list[dict]:
     return sorted(records, key=lambda r: r.get("startTime") or "")
 
 
+# What a tab shows besides its table, by ``DataType.shown_as``: from the page's records, the
+# reader's view of the people and the filtered scope.
+EXTRAS: dict[str, Callable[[list[dict], Any, QuerySet], dict[str, Any]]] = {
+    "": lambda records, people, qs: {},
+    "transcript": lambda records, people, qs: {"transcript": transcript(records, people)},
+    "cards": lambda records, people, qs: {"cards": recording_cards(records)},
+    "summary": lambda records, people, qs: {"sync": sync_summary(qs)},
+}
+for _dt in T.DATA_TYPES:  # a type that names no presentation fails at import, not on its tab
+    if _dt.shown_as not in EXTRAS:
+        raise ValueError(f"{_dt.key}: no presentation {_dt.shown_as!r}")
+
+
 def extras(dt: T.DataType, records: list[dict], people: Any, qs: QuerySet) -> dict[str, Any]:
     """What the tab shows above (or instead of) its table."""
-    if dt.key == T.CHAT.key:
-        return {"transcript": transcript(records, people)}
-    if dt.key == T.RECORDINGS.key:
-        return {"cards": recording_cards(records)}
-    if dt.key == T.SYNC.key:
-        return {"sync": sync_summary(qs)}
-    return {}
+    return EXTRAS[dt.shown_as](records, people, qs)
