@@ -48,6 +48,16 @@ def test_it_shows_only_their_own_records_of_every_type(client, world, dt):
         assert p.email not in body
 
 
+def test_columns_read_as_in_the_data_viewer(client, world):
+    """Readable headers with the field's name on hover, times labelled with the reader's zone
+    (the headers were the API's field names)."""
+    client.force_login(world.user("participant"))
+    body = client.get(MY_DATA, {"type": "chat"}).content.decode()
+    assert '<th title="messageId">Message ID</th>' in body
+    assert '<th title="timestamp">Timestamp (UTC)</th>' in body
+    assert "<th>senderId</th>" not in body
+
+
 def test_chat_recipients_are_codes(client, world):
     assert ChatMessage.objects.filter(participant=world.participant).exists()
     client.force_login(world.user("participant"))

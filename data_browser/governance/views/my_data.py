@@ -64,7 +64,7 @@ def my_data(request: HttpRequest) -> HttpResponse:
         "data_types": T.DATA_TYPES,
         "dt": dt,
         "page": page,
-        "columns": dt.field_names,
+        "columns": dt.fields,
     }
     if request.htmx:
         return render(request, "governance/my_data.html#records", context)
