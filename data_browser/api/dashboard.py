@@ -15,6 +15,7 @@ from data_browser import access
 from data_browser import datatypes as T
 from data_browser.signals import running_work
 from hyperstudy_dash.confirm import Confirmation, confirmation_page, confirmed
+from hyperstudy_dash.htmx import render_page
 
 from . import keys
 from .auth import request_count, usage_today
@@ -65,8 +66,7 @@ def _page(request: HttpRequest, form: ApiKeyForm, *, status: int = 200) -> HttpR
         "may_have_keys": keys.may_have_keys(request.user),
         "is_lab_admin": access.is_lab_admin(request.user),
     }
-    template = "keys/_table.html" if request.htmx and request.method == "GET" else "keys/keys.html"
-    return render(request, template, context, status=status)
+    return render_page(request, "keys/keys.html", context, status=status)
 
 
 @login_required

@@ -97,6 +97,16 @@ def client_post_ingest(api, key):
 
 
 @pytest.mark.django_db
+def test_the_keys_page_serves_its_table_to_htmx(world, client, make_key):
+    make_key(scopes=("read:events",))
+    client.force_login(world.user("owner"))
+    partial = client.get("/keys/", headers={"HX-Request": "true"}).content.decode()
+    assert 'id="keys-table"' in partial and "<html" not in partial and "Create a key" not in partial
+    page = client.get("/keys/").content.decode()
+    assert 'id="keys-table"' in page and "Create a key" in page
+
+
+@pytest.mark.django_db
 def test_key_times_read_in_the_readers_zone(world, client, make_key):
     """The list and a key's page show its times in the zone the reader chose, labelled with
     it (they said UTC whatever the zone was)."""

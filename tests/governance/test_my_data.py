@@ -77,6 +77,11 @@ def test_tabs_are_htmx_partials_of_the_same_url(client, world):
     assert 'data-type="sync"' in partial.content.decode()
     full = client.get(MY_DATA, {"type": "sync"})
     assert "<html" in full.content.decode() and 'data-type="sync"' in full.content.decode()
+    assert "My sessions" in full.content.decode() and "My sessions" not in partial.content.decode()
+    # The back button after htmx's history cache is gone asks for the whole page.
+    restore = {"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    restored = client.get(MY_DATA, {"type": "sync"}, headers=restore).content.decode()
+    assert "<html" in restored and "My sessions" in restored
 
 
 def test_an_unknown_type_falls_back_to_events(client, world):

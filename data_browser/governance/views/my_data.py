@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
@@ -17,6 +17,7 @@ from data_browser import datatypes as T
 from data_browser.identity import Policy, by_experiment, participant_code, person
 from data_browser.media import signed_url
 from data_browser.models import DataRequest, Participant
+from hyperstudy_dash.htmx import render_page
 
 from .. import forms
 from ..data_requests import create_request, participant_experiments, participant_export
@@ -52,50 +53,50 @@ def _own_records(
     return page
 
 
+def _sessions(request: HttpRequest, participant: Participant) -> list[tuple[Any, list]]:
+    """The participant's sessions, latest first, each with its co-participants as (role,
+    code)."""
+    reader = access.for_request(request)
+    sessions = (
+        reader.room_participants()
+        .filter(participant=participant)
+        .select_related("room__experiment")
+        .order_by("-room__started_at")
+    )
+    others = (
+        reader.room_participants()
+        .filter(room_id__in=sessions.values("room_id"))
+        .exclude(participant=participant)
+        .select_related("participant", "room__experiment")
+    )
+    co: dict[int, list] = {}
+    for rp in others:
+        code = participant_code(rp.room.experiment.public_id, rp.participant.public_id)
+        co.setdefault(rp.room_id, []).append((rp.role, code))
+    return [(s, co.get(s.room_id, [])) for s in sessions]
+
+
 @login_required
 def my_data(request: HttpRequest) -> HttpResponse:
+    """The page, or its records region for a tab or page change; what only the whole page
+    shows (sessions, requests) is read when the template reaches it."""
     participant = _participant(request)
     dt = T.BY_KEY.get(request.GET.get("type", ""), T.EVENTS)
-    page = _own_records(request, participant, dt, request.GET.get("page"))
     context = {
         "title": "My data",
         "nav_section": "my_data",
         "participant": participant,
         "data_types": T.DATA_TYPES,
         "dt": dt,
-        "page": page,
+        "page": _own_records(request, participant, dt, request.GET.get("page")),
         "columns": dt.fields,
+        "sessions": lambda: _sessions(request, participant),
+        "experiments": lambda: participant_experiments(request.user),
+        "my_requests": DataRequest.objects.filter(participant=participant).select_related(
+            "experiment"
+        ),
     }
-    if request.htmx:
-        return render(request, "governance/my_data.html#records", context)
-    sessions = (
-        access.for_request(request)
-        .room_participants()
-        .filter(participant=participant)
-        .select_related("room__experiment")
-        .order_by("-room__started_at")
-    )
-    others = (
-        access.for_request(request)
-        .room_participants()
-        .filter(room_id__in=sessions.values("room_id"))
-        .exclude(participant=participant)
-        .select_related("participant", "room__experiment")
-    )
-    co = {}
-    for rp in others:
-        code = participant_code(rp.room.experiment.public_id, rp.participant.public_id)
-        co.setdefault(rp.room_id, []).append((rp.role, code))
-    experiments = participant_experiments(request.user)
-    my_requests = DataRequest.objects.filter(participant=participant).select_related("experiment")
-    context.update(
-        {
-            "sessions": [(s, co.get(s.room_id, [])) for s in sessions],
-            "experiments": experiments,
-            "my_requests": my_requests,
-        }
-    )
-    return render(request, "governance/my_data.html", context)
+    return render_page(request, "governance/my_data.html", context, partial="records")
 
 
 @login_required
