@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Greatest
 from django.http import Http404, HttpRequest
@@ -277,21 +278,29 @@ def get_key(user: AbstractBaseUser, pk: int) -> ApiKey:
 
 
 def revoke_key(key: ApiKey, by: AbstractBaseUser, request: HttpRequest | None = None) -> bool:
-    """Revoke at once; False when it already was."""
-    if key.revoked_at is not None:
-        return False
-    key.revoked_at = timezone.now()
-    key.revoked_by = by
-    key.save(update_fields=["revoked_at", "revoked_by"])
-    owner_profile = access.profile(key.user)
-    audit.record(
-        "api_key.revoked",
-        actor=by,
-        request=request,
-        lab=owner_profile.lab if owner_profile else None,
-        scope=f"key {key.prefix}…{key.last_four}",
-        details={"key": key.prefix, "name": key.name, "owner": key.user.get_username()},
-    )
+    """Revoke at once (the key's owner, or a lab admin of the owner's lab: callers check who
+    may); False when it already was. The row is locked, so two revocations write one entry."""
+    with transaction.atomic():
+        locked = ApiKey.objects.select_for_update().select_related("user").get(pk=key.pk)
+        if locked.revoked_at is not None:
+            return False
+        locked.revoked_at = key.revoked_at = timezone.now()
+        locked.revoked_by = key.revoked_by = by
+        locked.save(update_fields=["revoked_at", "revoked_by"])
+        owner_profile = access.profile(locked.user)
+        audit.record(
+            "api_key.revoked",
+            actor=by,
+            request=request,
+            lab=owner_profile.lab if owner_profile else None,
+            scope=f"key {locked.prefix}…{locked.last_four}",
+            details={
+                "key": locked.prefix,
+                "name": locked.name,
+                "owner": locked.user.get_username(),
+                "by": "owner" if by.pk == locked.user_id else "lab admin",
+            },
+        )
     return True
 
 

@@ -18,11 +18,11 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from data_browser import access, audit
+from data_browser.api import keys
 from data_browser.models import ApiKey, Profile
 
 from . import signin
@@ -162,22 +162,10 @@ def set_user_active(
 
 
 def revoke_key(actor: Any, key: ApiKey, *, request: HttpRequest | None = None) -> None:
-    """A lab admin's revocation of any key in the lab (owners revoke their own on the key page)."""
-    lab = _lab_admin_lab(actor)
-    with transaction.atomic():
-        locked = access.lab_api_keys(actor).select_for_update().filter(pk=key.pk).first()
-        if locked is None:
-            raise PermissionDenied("That key does not belong to your lab.")
-        if locked.revoked_at is not None:
-            raise GovernanceError(f"The key “{locked.name}” is already revoked.")
-        locked.revoked_at = timezone.now()
-        locked.revoked_by = actor
-        locked.save(update_fields=["revoked_at", "revoked_by"])
-        audit.record(
-            "api_key.revoked",
-            actor=actor,
-            request=request,
-            lab=lab,
-            scope=f"key {locked.prefix}…{locked.last_four}",
-            details={"key": str(locked), "owner": locked.user.get_username(), "by": "lab admin"},
-        )
+    """A lab admin's revocation of any key in the lab (owners revoke their own on the key
+    page); the revocation itself is the key manager's (``api.keys.revoke_key``)."""
+    _lab_admin_lab(actor)
+    if not access.lab_api_keys(actor).filter(pk=key.pk).exists():
+        raise PermissionDenied("That key does not belong to your lab.")
+    if not keys.revoke_key(key, actor, request=request):
+        raise GovernanceError(f"The key “{key.name}” is already revoked.")

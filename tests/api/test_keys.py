@@ -62,7 +62,13 @@ def test_lifecycle_use_revoke(world, make_key, api):
 
     assert keys.revoke_key(key, world.user("owner")) is True
     assert api(path, raw, limit=1).status_code == 401
-    assert AuditEntry.objects.filter(action="api_key.revoked", details__key=key.prefix).exists()
+    revoked = AuditEntry.objects.filter(action="api_key.revoked", details__key=key.prefix)
+    assert [e.details["by"] for e in revoked] == ["owner"]
+    # A second revocation (a stale object: the lab page and the key page at once) writes nothing.
+    stale = ApiKey.objects.get(pk=key.pk)
+    stale.revoked_at = None
+    assert keys.revoke_key(stale, world.user("labadmin")) is False
+    assert revoked.count() == 1
 
 
 def test_expired_key_is_401(world, make_key, api):
