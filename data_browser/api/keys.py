@@ -130,14 +130,12 @@ def create_key(
     )
     if restricted:
         key.experiments.set(restricted)
-    profile = access.profile(user)
-    audit.record(
+    _audit(
         "api_key.created",
-        actor=user,
-        request=request,
-        lab=profile.lab if profile else None,
-        scope=f"key {key.prefix}…{key.last_four}",
-        details={
+        key,
+        user,
+        request,
+        {
             "key": key.prefix,
             "name": key.name,
             "scopes": chosen,
@@ -146,6 +144,21 @@ def create_key(
         },
     )
     return key, raw
+
+
+def _audit(
+    action: str, key: ApiKey, actor: AbstractBaseUser, request: HttpRequest | None, details: dict
+) -> None:
+    """An entry about a key, in its owner's lab, with the key named by its masked ends."""
+    profile = access.profile(key.user)
+    audit.record(
+        action,
+        actor=actor,
+        request=request,
+        lab=profile.lab if profile else None,
+        scope=f"key {key.prefix}…{key.last_four}",
+        details=details,
+    )
 
 
 def authenticate(raw: str | None) -> ApiKey | None:
@@ -221,14 +234,12 @@ def update_key(
     key.description = description.strip()
     key.scopes = chosen
     key.save(update_fields=["name", "description", "scopes"])
-    profile = access.profile(key.user)
-    audit.record(
+    _audit(
         "api_key.updated",
-        actor=by,
-        request=request,
-        lab=profile.lab if profile else None,
-        scope=f"key {key.prefix}…{key.last_four}",
-        details={
+        key,
+        by,
+        request,
+        {
             "key": key.prefix,
             "before": before,
             "after": {"name": key.name, "description": key.description, "scopes": chosen},
@@ -287,14 +298,12 @@ def revoke_key(key: ApiKey, by: AbstractBaseUser, request: HttpRequest | None = 
         locked.revoked_at = key.revoked_at = timezone.now()
         locked.revoked_by = key.revoked_by = by
         locked.save(update_fields=["revoked_at", "revoked_by"])
-        owner_profile = access.profile(locked.user)
-        audit.record(
+        _audit(
             "api_key.revoked",
-            actor=by,
-            request=request,
-            lab=owner_profile.lab if owner_profile else None,
-            scope=f"key {locked.prefix}…{locked.last_four}",
-            details={
+            locked,
+            by,
+            request,
+            {
                 "key": locked.prefix,
                 "name": locked.name,
                 "owner": locked.user.get_username(),
