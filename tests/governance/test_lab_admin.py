@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
+from django.utils import timezone
 
 from data_browser.api.keys import authenticate, create_key
-from data_browser.models import AuditEntry, Profile
+from data_browser.models import ApiKey, AuditEntry, Profile
 
 pytestmark = pytest.mark.django_db
 
@@ -28,6 +30,10 @@ def test_it_shows_the_lab_admin_people_experiments_and_keys(client, world):
     assert f'data-experiment="{world.experiment.public_id}"' in body
     assert f'data-experiment="{world.other.public_id}"' not in body
     assert f'data-key="{key.prefix}"' in body and f'data-key="{outsider_key.prefix}"' not in body
+    assert '<span class="badge status-active">active</span>' in body
+    ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    expired = client.get(LAB).content.decode()
+    assert '<span class="badge status-expired">expired</span>' in expired  # as keys.status says
 
 
 @pytest.mark.parametrize(("role"), ["owner", "collaborator", "participant", "outsider"])

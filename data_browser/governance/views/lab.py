@@ -14,10 +14,10 @@ from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from data_browser import access
+from data_browser.api import keys as api_keys
 from data_browser.api.dashboard import revocation
 from data_browser.models import Membership
 from hyperstudy_dash.confirm import confirmation_page, confirmed
@@ -64,8 +64,10 @@ def lab_access(request: HttpRequest) -> HttpResponse:
             "lab": lab,
             "users": users,
             "experiments": experiments,
-            "keys": access.lab_api_keys(request.user).select_related("user", "revoked_by"),
-            "now": timezone.now(),
+            "keys": [
+                (k, api_keys.status(k))
+                for k in access.lab_api_keys(request.user).select_related("user", "revoked_by")
+            ],
         },
     )
 
